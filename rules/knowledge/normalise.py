@@ -1,0 +1,258 @@
+"""Turn one input medication into the facts the rules use: what it is, how it is taken, and whether it is current."""
+
+from dataclasses import dataclass, field
+
+from rules.knowledge.dosing import (
+    MASS_TO_MG,
+    UNIT_FORMS,
+    parse_frequency,
+    parse_sig_dose,
+    parse_strengths,
+    volume_ml,
+)
+from rules.knowledge.recognise import EMPTY, recognise_code, recognise_text
+from rules.knowledge.text import fold
+
+CURRENT_STATUSES = frozenset({"active", "proposed", "on-hold"})
+# Commercial oral naltrexone comes only as 25, 50 and 100 mg tablets; anything else was compounded.
+COMMERCIAL_NALTREXONE_TABLETS_MG = (25.0, 50.0, 100.0)
+LOW_DOSE_CEILING_MG = 50.0  # a daily naltrexone dose under this is low-dose use (the rules issue)
+
+_FORM_WORDS = {
+    "tablet": ("tablet", "tablets", "tab", "tabs", "odt", "caplet"),
+    "capsule": ("capsule", "capsules", "cap", "caps"),
+    "film": ("film", "films"),
+    "patch": ("patch", "patches", "transdermal"),
+    "liquid": ("solution", "suspension", "liquid", "syrup", "elixir", "drops", "concentrate", "tincture"),
+    "injection": ("injection", "injectable", "inj", "syringe", "vial", "im", "intramuscular", "depot"),
+    "spray": ("spray",),
+    "cream": ("cream", "gel", "ointment", "lotion"),
+    "lozenge": ("lozenge", "troche"),
+    "suppository": ("suppository",),
+    "implant": ("implant",),
+}
+_FORM_OF_WORD = {word: form for form, words in _FORM_WORDS.items() for word in words}
+_RELEASE_WORDS = {"er", "xr", "sr", "cr", "la", "xl", "extended", "sustained", "controlled", "12", "24", "depot"}
+_COMPOUNDED_WORDS = ("compounded", "compound ", "ldn", "low dose", "low-dose")
+_SUBLINGUAL_WORDS = ("sublingual", " sl ", "sl film", "sl tab", "under the tongue", "subl")
+_BUCCAL_WORDS = ("buccal",)
+
+
+@dataclass
+class NormalisedMedication:
+    """Everything the rules need to know about one medication, with the caller's id and text."""
+
+    id: str
+    name: str
+    recognized: bool
+    ingredients: tuple
+    classes: frozenset
+    form: str = None
+    release: str = None
+    compounded: bool = False
+    strength_mg: float = None  # mg per dispensed unit of the ingredient that matters (naltrexone if present)
+    status: str = "active"
+    current: bool = True
+    proposed: bool = False
+    dose_mg: float = None
+    times_per_day: float = None
+    daily_mg: float = None
+    as_needed: bool = False
+    bedtime: bool = None
+    schedule_stated: bool = False
+    tablet_fraction: float = None
+    split_words: tuple = ()
+    start_date: object = None
+    end_date: object = None
+    matched: tuple = ()
+    unmatched: tuple = ()
+    assumptions: list = field(default_factory=list)
+
+    def has(self, klass):
+        """True when the medication carries a class (ingredient or product)."""
+        return klass in self.classes
+
+
+def _detect_form(stated_form, text):
+    words = fold(" ".join(filter(None, (stated_form, text)))).replace("/", " ").replace(",", " ").split()
+    for word in words:
+        if word in _FORM_OF_WORD:
+            return _FORM_OF_WORD[word]
+    return None
+
+
+def _detect_release(text):
+    words = set(fold(text).replace("-", " ").split())
+    if words & _RELEASE_WORDS or "extended release" in fold(text):
+        return "extended"
+    return "immediate" if words & {"ir", "immediate"} else None
+
+
+def _recognise(vocabulary, medication):
+    result = EMPTY
+    for code in medication.get("codes") or ():
+        found = recognise_code(vocabulary, code["system"], code["code"])
+        if not found.recognized and code.get("display"):
+            found = recognise_text(vocabulary, code["display"])
+        result = result.merge(found)
+    if medication.get("name"):
+        result = result.merge(recognise_text(vocabulary, medication["name"]))
+    return result
+
+
+def _product_classes(vocabulary, recognition, text, form, strength):
+    """Ingredient classes plus what the product as a whole is (OUD maintenance, naltrexone type)."""
+    ingredients = recognition.ingredients
+    classes = set()
+    for ingredient in ingredients:
+        classes.update(vocabulary.classes_of(ingredient))
+    flags = recognition.flags
+    folded = " " + fold(text) + " "
+    if "methadone" in ingredients or "levomethadyl" in ingredients:
+        classes.add("opioid_maintenance")
+    if "buprenorphine" in ingredients:
+        if "oud" in flags or (
+            "pain" not in flags
+            and not any(w in folded for w in _BUCCAL_WORDS)
+            and form not in {"patch", "spray"}
+            and (
+                "naloxone" in ingredients
+                or form in {"film", "implant"}
+                or any(w in folded for w in _SUBLINGUAL_WORDS)
+                or (form == "injection" and (strength or 0) >= 8)
+                or (form == "tablet" and (strength or 0) >= 2)
+            )
+        ):
+            classes.add("opioid_maintenance")
+    if "naltrexone" in ingredients:
+        classes.add("naltrexone_product")
+        if "sequestered" in flags or any(vocabulary.classes_of(i) and "opioid_agonist" in vocabulary.classes_of(i) for i in ingredients):
+            classes.add("naltrexone_sequestered_combination")
+        elif "bupropion" in ingredients:
+            classes.add("naltrexone_bupropion_combination")
+        elif "er_injection" in flags or form == "injection" or (strength or 0) >= 300:
+            classes.add("naltrexone_er_injection")
+        else:
+            classes.add("naltrexone_oral")
+        if "naltrexone_sequestered_combination" not in classes:
+            # Sequestered naltrexone is released only if the product is crushed: it does not block opioids.
+            classes.add("naltrexone_active")
+    if "naloxone" in ingredients and "opioid_agonist" in classes:
+        classes.add("opioid_with_antagonist")
+    if classes & {"peripheral_opioid_antagonist", "opioid_withdrawal_treatment"}:
+        classes.add("implies_opioid_exposure")
+    if "samidorphan" in ingredients:
+        classes.add("samidorphan_product")
+    return frozenset(classes)
+
+
+def _strength_mg(medication, recognition, strengths):
+    """mg (or mg/mL) per unit of the ingredient that matters: the stated strength, else from the text."""
+    stated = medication.get("strength")
+    if stated:
+        unit = stated["unit"].lower()
+        if unit in MASS_TO_MG:
+            return stated["value"] * MASS_TO_MG[unit], "mg"
+        if unit in {"mg/ml", "mcg/ml"}:
+            return stated["value"] * (0.001 if unit.startswith("mcg") else 1.0), "mg/mL"
+        return None, unit
+    mass = [(v, u) for v, u in strengths if u in {"mg", "mg/mL"}]
+    if not mass:
+        return None, None
+    if len(mass) == 1 or len(recognition.ingredients) == 1 and len({v for v, _ in mass}) == 1:
+        return mass[0]
+    if "naltrexone" in recognition.ingredients and len(mass) == len(recognition.ingredients):
+        # Combination strengths are written in ingredient order ("naltrexone-bupropion 8-90 mg").
+        return mass[recognition.ingredients.index("naltrexone")]
+    return None, None
+
+
+def _dose(medication, strength, strength_unit, form, sig_text, assumptions):
+    """mg per administration and the fraction of a dispensed unit it takes."""
+    dose = medication.get("dose")
+    sig = parse_sig_dose(sig_text, strength if strength_unit == "mg" else None)
+    if dose:
+        unit = dose["unit"].lower()
+        if unit in MASS_TO_MG:
+            mg = dose["value"] * MASS_TO_MG[unit]
+            fraction = mg / strength if strength and strength_unit == "mg" else None
+            return mg, fraction, sig.split_words
+        if unit in UNIT_FORMS:
+            mg = dose["value"] * strength if strength and strength_unit == "mg" else None
+            return mg, dose["value"], sig.split_words
+        millilitres = volume_ml(dose["value"], unit)
+        if millilitres is not None and strength and strength_unit == "mg/mL":
+            return millilitres * strength, None, sig.split_words
+        return None, None, sig.split_words
+    if sig.mg is not None:
+        fraction = sig.mg / strength if strength and strength_unit == "mg" else None
+        return sig.mg, fraction, sig.split_words
+    if sig.units is not None:
+        mg = sig.units * strength if strength and strength_unit == "mg" else None
+        return mg, sig.units, sig.split_words
+    if strength and strength_unit == "mg" and form in {"tablet", "capsule", "film", "lozenge"}:
+        assumptions.append("one unit per dose (no dose stated)")
+        return strength, 1.0, sig.split_words
+    return None, None, sig.split_words
+
+
+def normalise_medication(vocabulary, medication, index, as_of):
+    """Normalise one validated input medication (a dict from the request schema)."""
+    name = medication.get("name") or ""
+    displays = " ".join(c.get("display", "") for c in medication.get("codes") or ())
+    recognition = _recognise(vocabulary, medication)
+    product_text = " ".join(filter(None, (name, displays, *recognition.displays, medication.get("form"))))
+    form = _detect_form(medication.get("form"), product_text)
+    strengths = parse_strengths(" ".join(filter(None, (name, displays, *recognition.displays))))
+    strength, strength_unit = _strength_mg(medication, recognition, strengths)
+    sig_text = medication.get("instructions") or ""
+    assumptions = []
+    dose_mg, fraction, split_words = _dose(medication, strength, strength_unit, form, sig_text, assumptions)
+    frequency = parse_frequency(medication.get("frequency"), medication.get("timing"), sig_text)
+    times = frequency.times_per_day
+    if times is None and frequency.bedtime:
+        times = 1.0  # "at bedtime" alone is once a day
+    as_needed = bool(medication.get("as_needed")) or frequency.as_needed
+    daily = dose_mg * times if dose_mg is not None and times is not None else None
+    classes = _product_classes(vocabulary, recognition, product_text + " " + sig_text, form, strength)
+    compounded = bool(medication.get("compounded")) or any(
+        w in fold(" ".join((name, sig_text, displays))) for w in _COMPOUNDED_WORDS
+    )
+    if "naltrexone_oral" in classes and not compounded:
+        if form in {"capsule", "liquid", "cream", "lozenge"} or (
+            strength is not None and strength_unit == "mg" and strength not in COMMERCIAL_NALTREXONE_TABLETS_MG
+        ):
+            compounded = True
+            assumptions.append("compounded (no commercial naltrexone product has this form or strength)")
+    status = medication.get("status") or "active"
+    end_date = medication.get("end_date")
+    ended = end_date is not None and end_date < as_of and status in CURRENT_STATUSES
+    if ended:
+        assumptions.append("treated as completed (end date before as_of)")
+    return NormalisedMedication(
+        id=medication.get("id", str(index)),
+        name=name or displays,
+        recognized=recognition.recognized,
+        ingredients=recognition.ingredients,
+        classes=classes,
+        form=form,
+        release=_detect_release(product_text),
+        compounded=compounded,
+        strength_mg=strength if strength_unit == "mg" else None,
+        status="completed" if ended else status,
+        current=status in CURRENT_STATUSES and not ended,
+        proposed=status == "proposed",
+        dose_mg=dose_mg,
+        times_per_day=times,
+        daily_mg=daily,
+        as_needed=as_needed,
+        bedtime=frequency.bedtime,
+        schedule_stated=times is not None or frequency.timing_stated,
+        tablet_fraction=fraction if form == "tablet" else None,
+        split_words=split_words,
+        start_date=medication.get("start_date"),
+        end_date=end_date,
+        matched=recognition.matched,
+        unmatched=recognition.unmatched,
+        assumptions=assumptions,
+    )

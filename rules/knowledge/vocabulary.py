@@ -1,0 +1,66 @@
+"""Load and check the generated vocabulary file; refuse to run on a missing or corrupt one."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "vocabulary.json"
+
+# What a vocabulary must contain before we trust it with patients: a truncated or stale file
+# that lost the opioids would otherwise answer "no alerts" for everything.
+REQUIRED_INGREDIENTS = ("naltrexone", "oxycodone", "morphine", "buprenorphine", "methadone", "naloxone")
+MINIMUM_NAMES = 10_000
+
+
+class VocabularyError(RuntimeError):
+    """The vocabulary file is missing, unreadable or fails its integrity checks."""
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: it keys the recognition cache
+class Vocabulary:
+    """The runtime knowledge: names, codes, ingredient classes and condition codes."""
+
+    version: str
+    names: dict
+    rxcui: dict
+    ndc: dict
+    ingredient_rxcui: dict
+    classes: dict
+    conditions: dict
+
+    def lookup_name(self, key):
+        """Ingredients and flags for a normalised name key, or None."""
+        value = self.names.get(key)
+        if value is None:
+            return None
+        ingredients, _, flags = value.partition("|")
+        return tuple(ingredients.split(";")), frozenset(flags.split(",")) if flags else frozenset()
+
+    def classes_of(self, ingredient):
+        """The clinical classes of an ingredient (empty for ordinary medications)."""
+        return self.classes.get(ingredient, ())
+
+
+def load_vocabulary(path=None):
+    """Read the vocabulary JSON and check that it is complete enough to be safe."""
+    path = Path(path) if path else DEFAULT_PATH
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise VocabularyError(f"cannot read vocabulary {path}: {error}") from error
+    try:
+        vocabulary = Vocabulary(
+            version=str(data["version"]),
+            names=data["names"],
+            rxcui=data["rxcui"],
+            ndc=data["ndc"],
+            ingredient_rxcui=data["ingredient_rxcui"],
+            classes={k: tuple(v) for k, v in data["ingredients"].items()},
+            conditions=data["conditions"],
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise VocabularyError(f"vocabulary {path} is malformed: missing {error}") from error
+    missing = [i for i in REQUIRED_INGREDIENTS if i not in vocabulary.classes or i not in vocabulary.names]
+    if missing or len(vocabulary.names) < MINIMUM_NAMES:
+        raise VocabularyError(f"vocabulary {path} is incomplete (missing {missing}, {len(vocabulary.names)} names)")
+    return vocabulary

