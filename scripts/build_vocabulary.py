@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rules.knowledge.text import name_key  # noqa: E402  (the one normal form, shared with the runtime)
+from rules.knowledge.text import name_key, phrase_key  # noqa: E402  (the one normal form, shared with the runtime)
 
 CURATED = ROOT / "scripts" / "vocabulary" / "curated.yaml"
 OUTPUT = ROOT / "rules" / "knowledge" / "data" / "vocabulary.json"
@@ -231,7 +231,7 @@ def load_cdc_ndc(vocab, reference):
 
 def load_conditions(reference, curated):
     """OUD diagnoses by code (CDC opioid-misuse-disorders) and long-term opioid therapy, plus names."""
-    icd, snomed = {}, {}
+    icd, snomed, names = {}, {}, {}
     with open(reference / "oud_conditions.csv", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             text = row["display"].lower()
@@ -244,8 +244,9 @@ def load_conditions(reference, curated):
             else:
                 continue  # poisonings and overdoses are not, by themselves, dependence
             (icd if row["code_system"] == "ICD10CM" else snomed)[row["code"].upper()] = kind
+            names[phrase_key(re.sub(r"\s*\((disorder|finding)\)$", "", row["display"]))] = kind
     icd.update(curated["conditions"]["icd10cm"])
-    names = {name_key(k, drop_salts=False): v for k, v in curated["conditions"]["names"].items()}
+    names.update({phrase_key(k): v for k, v in curated["conditions"]["names"].items()})
     return {"icd10cm": icd, "snomed": snomed, "names": names}
 
 

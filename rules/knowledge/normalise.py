@@ -212,6 +212,9 @@ def normalise_medication(vocabulary, medication, index, as_of):
     times = frequency.times_per_day
     if times is None and frequency.bedtime:
         times = 1.0  # "at bedtime" alone is once a day
+    if times is None and dose_mg is not None and not frequency.as_needed and not medication.get("as_needed"):
+        times = 1.0
+        assumptions.append("once daily (no frequency stated)")
     as_needed = bool(medication.get("as_needed")) or frequency.as_needed
     daily = dose_mg * times if dose_mg is not None and times is not None else None
     classes = _product_classes(vocabulary, recognition, product_text + " " + sig_text, form, strength)

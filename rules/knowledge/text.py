@@ -135,3 +135,8 @@ def content_tokens(text, drop_salts=True):
 def name_key(text, drop_salts=True):
     """The normal form under which a name is stored and looked up."""
     return " ".join(content_tokens(text, drop_salts))
+
+
+def phrase_key(text):
+    """A plain phrase key (letters and digits only) for condition names and other free phrases."""
+    return " ".join(re.findall(r"[a-z0-9]+", fold(text)))

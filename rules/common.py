@@ -1,0 +1,52 @@
+"""Small named conditions and phrasing shared by the rule units."""
+
+from durable.lang import c, m
+
+SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is fewer than 140 characters
+
+
+def patient_on_naltrexone():
+    """The patient has a current or proposed naltrexone product that blocks opioids."""
+    return c.patient << ((m.kind == "patient") & (m.naltrexone_current == True))  # noqa: E712
+
+
+def medication_of_this_patient(condition):
+    """A medication fact joined to the patient fact by equality (the only join the engine handles safely)."""
+    return (m.kind == "medication") & condition & (m.pid == c.patient.pid)
+
+
+def ids_of(findings, alias):
+    """The caller's ids of the facts matched under an alias, in first-seen order."""
+    return list(dict.fromkeys(f[alias]["ref"] for f in findings if alias in f))
+
+
+def names_of(context, ids):
+    """The caller's own strings for medication ids, for the alert text."""
+    return [context.medications[i].name or i for i in ids]
+
+
+def join_names(names, limit=3):
+    """'a', 'a and b', 'a, b and 2 more'."""
+    names = list(dict.fromkeys(names))
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+    if len(names) > 1:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return names[0] if names else ""
+
+
+def short(text, limit=SUMMARY_LIMIT):
+    """Trim a summary to the card limit on a word boundary."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "\u2026"
+
+
+def summary_with_names(template, names, limit=SUMMARY_LIMIT):
+    """Fill a summary with as many names as fit under the card limit."""
+    for count in (3, 2, 1):
+        text = template.format(names=join_names(names, count))
+        if len(text) <= limit:
+            return text
+    return short(template.format(names=join_names(names, 1)), limit)

@@ -1,0 +1,182 @@
+"""Build the engine's facts: one patient fact and one fact per medication any rule can use, all precomputed.
+
+Rule conditions stay single-fact tests and equality joins (durable-rules crashes on other joins), so every
+flag, number and date difference a rule needs is computed here, in plain Python, and named for what it means.
+"""
+
+from dataclasses import dataclass
+
+from rules.knowledge.conditions import classify_condition
+
+PATIENT_ID = "patient"
+_CUT_WORDS = frozenset({"quarter", "quarters", "dissolve", "dissolved", "crush", "crushed", "shave", "pieces"})
+_AMBIGUOUS_CUT_WORDS = frozenset({"cut", "split", "divide", "divided", "break", "halve"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is posted to the engine, and the normalised medications behind it (by id)."""
+
+    patient: dict
+    medications: list
+    by_id: dict
+
+
+def _round(value):
+    return None if value is None else round(value, 4)
+
+
+def is_low_dose_naltrexone(med):
+    """Low-dose use: oral single-ingredient naltrexone, compounded or under 50 mg a day."""
+    if not med.has("naltrexone_oral"):
+        return False
+    if med.compounded:
+        return True
+    amount = med.daily_mg if med.daily_mg is not None else med.dose_mg
+    return amount is not None and amount < 50.0
+
+
+def _commercial_tablet(med):
+    return med.has("naltrexone_oral") and not med.compounded and med.form in (None, "tablet")
+
+
+def _off_score(med):
+    """A dose that is neither whole tablets nor a half along the score."""
+    fraction = med.tablet_fraction
+    if fraction is None and med.dose_mg is not None and med.strength_mg:
+        fraction = med.dose_mg / med.strength_mg
+    if fraction is None:
+        return False
+    return abs(fraction * 2 - round(fraction * 2)) > 1e-6
+
+
+def _split_instruction(med):
+    words = set(med.split_words)
+    if words & _CUT_WORDS:
+        return True
+    # "Split"/"cut" with no stated fraction: we cannot tell it is a half along the score.
+    return bool(words & _AMBIGUOUS_CUT_WORDS) and med.tablet_fraction is None and med.dose_mg is None
+
+
+def _course_days(med, as_of):
+    if med.start_date is None:
+        return None
+    if med.current:
+        return (med.end_date - med.start_date).days if med.end_date else None
+    end = med.end_date or as_of
+    return (end - med.start_date).days
+
+
+def medication_fact(med, index, as_of):
+    """The fact for one normalised medication; None when no rule could use it."""
+    ldn = is_low_dose_naltrexone(med)
+    fact = {
+        "kind": "medication",
+        "pid": PATIENT_ID,
+        # The engine identifies facts by "id": ours are positional, the caller's id travels as "ref".
+        "id": f"medication-{index}",
+        "ref": med.id,
+        "recognized": med.recognized,
+        "current": med.current,
+        "proposed": med.proposed,
+        "opioid_agonist": med.has("opioid_agonist"),
+        "opioid_maintenance": med.has("opioid_maintenance"),
+        "implies_opioid_exposure": med.has("implies_opioid_exposure"),
+        "samidorphan": med.has("samidorphan_product"),
+        "naltrexone": med.has("naltrexone_product"),
+        "ldn": ldn,
+        "commercial_naltrexone_tablet": _commercial_tablet(med),
+        "off_score_fraction": _off_score(med),
+        "split_instruction": _split_instruction(med),
+        "schedule_stated": med.schedule_stated,
+        "bedtime": med.bedtime is True,
+        "daily_known": med.daily_mg is not None,
+    }
+    if not any(fact[k] for k in ("opioid_agonist", "implies_opioid_exposure", "samidorphan", "naltrexone")) and (
+        med.recognized
+    ):
+        return None  # an ordinary, recognised medication: no rule reads it, so the engine never sees it
+    if med.daily_mg is not None:
+        fact["daily_mg"] = _round(med.daily_mg)
+    course = _course_days(med, as_of)
+    if course is not None:
+        fact["course_days"] = course
+        fact["course_ended"] = not med.current
+    return fact
+
+
+def _last_opioid_use(patient, medications):
+    """The latest known opioid use: the stated date, or the end of a stopped opioid, and its kind."""
+    candidates = []
+    if patient.get("last_opioid_use"):
+        candidates.append((patient["last_opioid_use"], "stated"))
+    for med in medications:
+        if med.has("opioid_agonist") and not med.current and med.end_date:
+            candidates.append((med.end_date, med.id))
+    if not candidates:
+        return None, None
+    return max(candidates, key=lambda pair: pair[0])
+
+
+def patient_fact(patient, medications, vocabulary, as_of):
+    """The patient fact: naltrexone on the list, evidence of dependence, last opioid use, procedures."""
+    naltrexone = [m for m in medications if m.has("naltrexone_product") and m.current]
+    active = [m for m in naltrexone if m.has("naltrexone_active")]
+    established = [m for m in active if not m.proposed]
+    kinds = {}
+    for condition in patient.get("conditions") or ():
+        kind = classify_condition(vocabulary, condition)
+        if kind:
+            label = condition.get("name") or next(
+                (c.get("display") or c["code"] for c in condition.get("codes") or ()), "condition"
+            )
+            kinds.setdefault(kind, []).append(label)
+    maintenance_meds = [m for m in medications if m.has("opioid_maintenance")]
+    fact = {
+        "kind": "patient",
+        "pid": PATIENT_ID,
+        "id": PATIENT_ID,
+        "ref": PATIENT_ID,
+        "naltrexone_current": bool(active),
+        "naltrexone_ids": [m.id for m in active],
+        "naltrexone_established": bool(established),
+        "naltrexone_start": any(m.proposed for m in active) and not established,
+        "naltrexone_start_ids": [m.id for m in active if m.proposed],
+        "naltrexone_product_count": len(naltrexone),
+        "naltrexone_product_ids": [m.id for m in naltrexone],
+        "naltrexone_er_injection": any(m.has("naltrexone_er_injection") for m in naltrexone),
+        "dependence_diagnosis": "opioid_dependence" in kinds or "long_term_opioid_therapy" in kinds,
+        "dependence_diagnoses": kinds.get("opioid_dependence", []) + kinds.get("long_term_opioid_therapy", []),
+        "dependence_stated": patient.get("opioid_dependence") is True,
+        "dependence_remission": "opioid_dependence_remission" in kinds,
+        "remission_diagnoses": kinds.get("opioid_dependence_remission", []),
+        "upcoming_procedure": False,
+        "procedures": [],
+    }
+    fact["dependence_current"] = (
+        fact["dependence_diagnosis"]
+        or fact["dependence_stated"]
+        or any(m.current for m in maintenance_meds)
+    )
+    last_use, source = _last_opioid_use(patient, medications)
+    if last_use is not None:
+        fact["days_since_last_opioid"] = (as_of - last_use).days
+        fact["last_opioid_source"] = source
+        # Methadone or buprenorphine anywhere on the list: the longer (14-day) window applies.
+        fact["last_opioid_maintenance"] = bool(maintenance_meds)
+    for procedure in patient.get("upcoming_procedures") or ():
+        date = procedure.get("date")
+        if date is None or date >= as_of:
+            fact["upcoming_procedure"] = True
+            fact["procedures"].append(procedure["name"] + (f" on {date.isoformat()}" if date else ""))
+    return fact
+
+
+def build_facts(patient, medications, vocabulary, as_of):
+    """The facts for one request: the patient fact and the medication facts rules can use."""
+    med_facts = [f for f in (medication_fact(m, i, as_of) for i, m in enumerate(medications)) if f is not None]
+    return Facts(
+        patient=patient_fact(patient or {}, medications, vocabulary, as_of),
+        medications=med_facts,
+        by_id={m.id: m for m in medications},
+    )

@@ -1,0 +1,253 @@
+"""Marshmallow schemas of the native contract: the POST /v1/check request and its response."""
+
+import math
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from rules.knowledge.text import has_control_characters
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+
+# Limits (documented in the README and openapi.yaml). The medication count is configurable per app.
+MAX_NAME = 500
+MAX_TEXT = 2000
+MAX_SHORT = 200
+MAX_ID = 128
+MAX_CODES = 20
+MAX_CONDITIONS = 200
+MAX_PROCEDURES = 50
+MAX_QUANTITY = 1_000_000.0
+DEFAULT_MAX_MEDICATIONS = 500
+
+DOSE_UNITS = (
+    "mg", "mcg", "ug", "g", "mL", "L", "tablet", "tablets", "tab", "capsule", "capsules", "cap",
+    "film", "patch", "spray", "puff", "drop", "unit", "units", "lozenge", "suppository", "piece",
+    "injection", "syringe", "vial", "dose", "tsp", "tbsp",
+)
+STRENGTH_UNITS = ("mg", "mcg", "ug", "g", "mg/mL", "mcg/mL", "mcg/hr", "mg/hr", "mg/24hr", "mcg/24hr")
+MEDICATION_STATUSES = ("active", "proposed", "on-hold", "stopped", "completed")
+CONDITION_STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
+
+
+class SafeString(fields.String):
+    """A string with a length limit and no control, format (bidi) or unassigned characters."""
+
+    def __init__(self, max_length=MAX_SHORT, min_length=1, **kwargs):
+        super().__init__(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if has_control_characters(text):
+            raise ValidationError("Must not contain control characters or bidirectional marks.")
+        if not text.strip():
+            raise ValidationError("Must not be blank.")
+        return text
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true and false: "yes" or 1 where a boolean is due is a caller's mistake, not a yes."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class PositiveNumber(fields.Float):
+    """A finite JSON number above zero and below the sanity ceiling; strings are not numbers."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Must be a number.")
+        number = float(value)
+        if not math.isfinite(number) or number <= 0 or number > MAX_QUANTITY:
+            raise ValidationError(f"Must be greater than 0 and at most {MAX_QUANTITY:g}.")
+        return number
+
+
+class StrictSchema(Schema):
+    """Unknown fields are errors: a misspelt field silently dropped could hide an alert."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class CodeSchema(StrictSchema):
+    system = SafeString(required=True, max_length=MAX_SHORT)
+    code = SafeString(required=True, max_length=64)
+    display = SafeString(max_length=MAX_NAME)
+
+
+class QuantitySchema(StrictSchema):
+    value = PositiveNumber(required=True)
+    unit = fields.String(required=True)
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self._units = {u.lower(): u for u in units}
+
+    @validates_schema
+    def known_unit(self, data, **kwargs):
+        """Units outside the list cannot be converted, so they cannot be checked."""
+        unit = data.get("unit")
+        if isinstance(unit, str) and unit.strip().lower() not in self._units:
+            raise ValidationError(f"Unknown unit; one of: {', '.join(self._units.values())}.", "unit")
+        if isinstance(unit, str):
+            data["unit"] = self._units[unit.strip().lower()]
+
+
+class MedicationSchema(StrictSchema):
+    id = SafeString(max_length=MAX_ID)
+    name = SafeString(max_length=MAX_NAME)
+    codes = fields.List(fields.Nested(CodeSchema), validate=validate.Length(min=1, max=MAX_CODES))
+    dose = fields.Nested(lambda: QuantitySchema(DOSE_UNITS))
+    strength = fields.Nested(lambda: QuantitySchema(STRENGTH_UNITS))
+    form = SafeString(max_length=MAX_SHORT)
+    frequency = SafeString(max_length=MAX_SHORT)
+    timing = SafeString(max_length=MAX_SHORT)
+    as_needed = StrictBoolean()
+    compounded = StrictBoolean()
+    instructions = SafeString(max_length=MAX_TEXT)
+    status = fields.String(validate=validate.OneOf(MEDICATION_STATUSES))
+    start_date = fields.Date()
+    end_date = fields.Date()
+
+    @validates_schema
+    def named_or_coded(self, data, **kwargs):
+        """A medication needs a name or a code to be checked at all."""
+        if not data.get("name") and not data.get("codes"):
+            raise ValidationError("Give at least one of name and codes.", "name")
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            raise ValidationError("Must not be before start_date.", "end_date")
+
+
+class ConditionSchema(StrictSchema):
+    name = SafeString(max_length=MAX_NAME)
+    codes = fields.List(fields.Nested(CodeSchema), validate=validate.Length(min=1, max=MAX_CODES))
+    status = fields.String(validate=validate.OneOf(CONDITION_STATUSES))
+
+    @validates_schema
+    def named_or_coded(self, data, **kwargs):
+        """A condition needs a name or a code."""
+        if not data.get("name") and not data.get("codes"):
+            raise ValidationError("Give at least one of name and codes.", "name")
+
+
+class ProcedureSchema(StrictSchema):
+    name = SafeString(required=True, max_length=MAX_NAME)
+    date = fields.Date()
+
+
+class PatientSchema(StrictSchema):
+    conditions = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(max=MAX_CONDITIONS))
+    opioid_dependence = StrictBoolean()
+    last_opioid_use = fields.Date()
+    upcoming_procedures = fields.List(fields.Nested(ProcedureSchema), validate=validate.Length(max=MAX_PROCEDURES))
+
+
+class CheckRequestSchema(StrictSchema):
+    as_of = fields.Date()
+    medications = fields.List(fields.Nested(MedicationSchema), required=True)
+    patient = fields.Nested(PatientSchema)
+
+    def __init__(self, max_medications=DEFAULT_MAX_MEDICATIONS, **kwargs):
+        super().__init__(**kwargs)
+        self.max_medications = max_medications
+
+    @validates_schema(pass_original=True)
+    def within_limits(self, data, original, **kwargs):
+        """At most max_medications, each id unique (ids are how alerts point back at the caller's list)."""
+        meds = data.get("medications") or []
+        if len(meds) > self.max_medications:
+            raise ValidationError(f"At most {self.max_medications} medications per request.", "medications")
+        seen = {}
+        errors = {}
+        for index, med in enumerate(meds):
+            med_id = med.setdefault("id", str(index))
+            if med_id in seen:
+                errors[index] = {"id": [f"Duplicate id; also used by medications[{seen[med_id]}]."]}
+            seen.setdefault(med_id, index)
+        if errors:
+            raise ValidationError({"medications": errors})
+
+
+def flatten_errors(messages, prefix=""):
+    """Marshmallow's nested messages as {"medications[0].dose.value": ["..."]}."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == "_schema":
+                path = prefix or "$"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, path))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat.setdefault(prefix or "$", []).extend(messages)
+    elif isinstance(messages, list):
+        for item in messages:
+            flat.update(flatten_errors(item, prefix))
+    else:
+        flat.setdefault(prefix or "$", []).append(str(messages))
+    return flat
+
+
+# --- Response (validated against real responses in the tests; the hot path builds plain dicts) ---
+
+
+class ReferenceSchema(StrictSchema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    citation = fields.String(required=True)
+    url = fields.String()
+
+
+class AlertSchema(StrictSchema):
+    code = fields.String(required=True)
+    rule = fields.String(required=True)
+    severity = fields.String(required=True, validate=validate.OneOf(("critical", "high", "moderate", "low", "info")))
+    summary = fields.String(required=True, validate=validate.Length(min=1, max=139))
+    rationale = fields.String(required=True)
+    recommendation = fields.String(required=True)
+    medications = fields.List(fields.String(), required=True)
+    references = fields.List(fields.Nested(ReferenceSchema), required=True, validate=validate.Length(min=1))
+
+
+class MedicationViewSchema(StrictSchema):
+    id = fields.String(required=True)
+    recognized = fields.Boolean(required=True)
+    ingredients = fields.List(fields.String(), required=True)
+    classes = fields.List(fields.String(), required=True)
+    status = fields.String(required=True)
+    current = fields.Boolean(required=True)
+    form = fields.String()
+    release = fields.String()
+    compounded = fields.Boolean()
+    strength_mg = fields.Float()
+    dose_mg = fields.Float()
+    times_per_day = fields.Float()
+    daily_dose_mg = fields.Float()
+    as_needed = fields.Boolean()
+    bedtime = fields.Boolean()
+    tablet_fraction = fields.Float()
+    matched = fields.List(fields.String())
+    unmatched_terms = fields.List(fields.String())
+    assumptions = fields.List(fields.String())
+
+
+class RulesetSchema(StrictSchema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+    vocabulary_version = fields.String(required=True)
+
+
+class CheckResponseSchema(StrictSchema):
+    as_of = fields.Date(required=True)
+    alerts = fields.List(fields.Nested(AlertSchema), required=True)
+    medications = fields.List(fields.Nested(MedicationViewSchema), required=True)
+    ruleset = fields.Nested(RulesetSchema, required=True)

@@ -1,0 +1,65 @@
+"""The LDN medication-safety service: the application factory, which only wires the parts together."""
+
+import logging
+
+from flask import Flask, g
+
+from service.logs import configure_logging, install_request_logging
+
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of request body
+    "MAX_MEDICATIONS": 500,  # per request
+    "API_KEY": None,  # when set, the native API requires "Authorization: Bearer <key>"
+    "VOCABULARY_PATH": None,  # default: rules/knowledge/data/vocabulary.json
+    "LOG_LEVEL": "INFO",
+    "CORS_ORIGINS": [],
+    "CDS_TRUSTED_ISSUERS": {},  # issuer -> JWKS URL
+    "CDS_AUDIENCE": None,  # public base URL the EHR calls
+    "CDS_ALLOW_UNSIGNED": False,  # local development only
+    "CDS_JTI_CACHE_SIZE": 100_000,
+    "FHIR_TIMEOUT_SECONDS": 3.0,
+}
+
+log = logging.getLogger("service")
+_CHECKERS = {}
+
+
+def shared_checker(vocabulary_path):
+    """One checker per vocabulary per process: the vocabulary and compiled rules are read-only."""
+    from service.checker import Checker  # noqa: PLC0415  (imports durable-rules; only when an app is made)
+
+    if vocabulary_path not in _CHECKERS:
+        _CHECKERS[vocabulary_path] = Checker(vocabulary_path)
+    return _CHECKERS[vocabulary_path]
+
+
+def _observe(result):
+    """Note what a check found, for the access log line (codes and counts only, never names)."""
+    g.alert_codes = sorted({alert["code"] for alert in result.alerts})
+    g.unrecognized = sum(1 for med in result.medications if not med["recognized"])
+
+
+def create_app(config=None):
+    """Create the Flask app: settings from LDN_* variables, then `config`; refuses to start without knowledge."""
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env(prefix="LDN")
+    if config:
+        app.config.update(config)
+    configure_logging(app.config["LOG_LEVEL"])
+
+    from service import api, errors, security  # noqa: PLC0415
+
+    errors.register_error_handlers(app)
+    install_request_logging(app)
+    security.install_security_headers(app)
+    checker = shared_checker(app.config["VOCABULARY_PATH"])  # raises VocabularyError: never serve without it
+    app.extensions["ldn_checker"] = checker
+    app.extensions["ldn_observe"] = _observe
+    app.register_blueprint(api.bp)
+    log.info(
+        "service ready",
+        extra={"event": "startup", "ruleset_version": checker.ruleset["version"],
+               "vocabulary_version": checker.ruleset["vocabulary_version"]},
+    )
+    return app

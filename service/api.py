@@ -1,0 +1,69 @@
+"""The native API: POST /v1/check, GET /v1/rules, GET /healthz, GET /readyz, GET /openapi.yaml."""
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
+from schemas.check import CheckRequestSchema
+from service import auth
+from service.errors import ServiceUnavailable
+from service.requests import load_with, read_json
+
+bp = Blueprint("api", __name__)
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+
+
+def checker():
+    """The app's checker, or 503 when the knowledge failed to load (never a checker that knows nothing)."""
+    found = current_app.extensions.get("ldn_checker")
+    if found is None:
+        raise ServiceUnavailable("The medication vocabulary or rules are not loaded; see the service log.")
+    return found
+
+
+def check_response(result, ruleset):
+    """The 200 body of a check."""
+    return {
+        "as_of": result.as_of.isoformat(),
+        "alerts": result.alerts,
+        "medications": result.medications,
+        "ruleset": ruleset,
+    }
+
+
+@bp.post("/v1/check")
+def check():
+    """Check one patient's medication list."""
+    auth.require_native_auth()
+    body = read_json()
+    request_data = load_with(CheckRequestSchema(current_app.config["MAX_MEDICATIONS"]), body)
+    service = checker()
+    result = service.check(request_data)
+    current_app.extensions["ldn_observe"](result)
+    return jsonify(check_response(result, service.ruleset))
+
+
+@bp.get("/v1/rules")
+def rules():
+    """The rule catalogue."""
+    return jsonify({"ruleset": {"name": RULESET_NAME, "version": RULESET_VERSION}, "rules": catalogue()})
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers. No dependencies."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the vocabulary and rules are loaded."""
+    service = checker()
+    return jsonify({"status": "ready", "ruleset": service.ruleset})
+
+
+@bp.get("/openapi.yaml")
+def openapi():
+    """The contract."""
+    return Response(OPENAPI_PATH.read_text(encoding="utf-8"), mimetype="application/yaml")

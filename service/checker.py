@@ -1,0 +1,127 @@
+"""The one pipeline every door uses: normalise the medications, build facts, run the engine, explain the alerts."""
+
+import datetime
+import time
+from dataclasses import dataclass
+
+from rules.base import SEVERITY_RANK
+from rules.catalogue import RULES, RULES_BY_ID, RULESET_NAME, RULESET_VERSION
+from rules.facts import build_facts
+from rules.knowledge.normalise import normalise_medication
+from rules.knowledge.vocabulary import load_vocabulary
+from service.engine import RuleEngine
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule's explanation may read: the patient fact, the normalised medications, the check date."""
+
+    patient: dict
+    medications: dict
+    as_of: datetime.date
+
+
+@dataclass
+class CheckResult:
+    """Alerts, the normalised medications and timings of one check."""
+
+    alerts: list
+    medications: list
+    as_of: datetime.date
+    engine_seconds: float
+    normalise_seconds: float
+
+
+def _round(value):
+    return None if value is None else round(value, 4)
+
+
+def medication_view(med):
+    """What the service understood of one medication, as the API shows it (absent values omitted)."""
+    view = {
+        "id": med.id,
+        "recognized": med.recognized,
+        "ingredients": list(med.ingredients),
+        "classes": sorted(med.classes),
+        "status": med.status,
+        "current": med.current,
+    }
+    optional = {
+        "form": med.form,
+        "release": med.release,
+        "compounded": med.compounded or None,
+        "strength_mg": _round(med.strength_mg),
+        "dose_mg": _round(med.dose_mg),
+        "times_per_day": _round(med.times_per_day),
+        "daily_dose_mg": _round(med.daily_mg),
+        "as_needed": med.as_needed or None,
+        "bedtime": med.bedtime,
+        "tablet_fraction": _round(med.tablet_fraction),
+    }
+    view.update({k: v for k, v in optional.items() if v is not None})
+    if med.matched:
+        view["matched"] = list(dict.fromkeys(med.matched))
+    if med.unmatched:
+        view["unmatched_terms"] = list(dict.fromkeys(med.unmatched))
+    if med.assumptions:
+        view["assumptions"] = list(med.assumptions)
+    return view
+
+
+class Checker:
+    """Holds the vocabulary and the compiled rules; check() is safe to call from many threads."""
+
+    def __init__(self, vocabulary_path=None):
+        self.vocabulary = load_vocabulary(vocabulary_path)
+        self.engine = RuleEngine(RULES, RULESET_NAME)
+        self.ruleset = {
+            "name": RULESET_NAME,
+            "version": RULESET_VERSION,
+            "vocabulary_version": self.vocabulary.version,
+        }
+
+    def check(self, request):
+        """Evaluate one validated request (the native contract's fields, dates as date objects)."""
+        as_of = request.get("as_of") or datetime.datetime.now(datetime.timezone.utc).date()
+        started = time.perf_counter()
+        medications = [
+            normalise_medication(self.vocabulary, med, index, as_of)
+            for index, med in enumerate(request.get("medications") or ())
+        ]
+        facts = build_facts(request.get("patient") or {}, medications, self.vocabulary, as_of)
+        normalised = time.perf_counter()
+        findings = self.engine.evaluate([facts.patient, *facts.medications])
+        evaluated = time.perf_counter()
+        context = RuleContext(facts.patient, facts.by_id, as_of)
+        return CheckResult(
+            alerts=self._alerts(findings, context),
+            medications=[medication_view(m) for m in medications],
+            as_of=as_of,
+            engine_seconds=evaluated - normalised,
+            normalise_seconds=normalised - started,
+        )
+
+    @staticmethod
+    def _alerts(findings, context):
+        """One alert per rule that fired, explained by the rule, most severe first."""
+        grouped = {}
+        for rule_id, _clause, matched in findings:
+            grouped.setdefault(rule_id, []).append(matched)
+        alerts = []
+        for rule_id, matches in grouped.items():
+            rule = RULES_BY_ID[rule_id]
+            explanation = rule.explain(matches, context)
+            alerts.append(
+                {
+                    "code": rule.code,
+                    "rule": rule.id,
+                    "severity": rule.severity,
+                    "summary": explanation.summary,
+                    "rationale": explanation.rationale,
+                    "recommendation": explanation.recommendation,
+                    "medications": list(dict.fromkeys(explanation.medications)),
+                    "references": [ref.as_dict() for ref in rule.references],
+                }
+            )
+        alerts.sort(key=lambda alert: (SEVERITY_RANK[alert["severity"]], alert["rule"]))
+        return alerts

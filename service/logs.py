@@ -1,0 +1,81 @@
+"""Structured JSON logs: one line per request, with a request id and no patient data."""
+
+import json
+import logging
+import sys
+import time
+import uuid
+
+from flask import g, request
+
+_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+class JsonFormatter(logging.Formatter):
+    """Render log records as one JSON object per line."""
+
+    def format(self, record):
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("event", "request_id", "method", "path", "status", "duration_ms", "alert_codes",
+                    "ruleset_version", "vocabulary_version", "unrecognized", "service", "outcome", "count"):
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level):
+    """Send the service's logs to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("service", "rules"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def clean_request_id(value):
+    """Accept a caller's X-Request-ID only if it is short and plain; otherwise make one."""
+    if value and len(value) <= 128 and set(value) <= _REQUEST_ID_OK:
+        return value
+    return uuid.uuid4().hex
+
+
+def install_request_logging(app):
+    """A request id for every request (echoed back) and one access line per request."""
+    access = logging.getLogger("service.access")
+
+    @app.before_request
+    def start_request():
+        g.request_id = clean_request_id(request.headers.get("X-Request-ID"))
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response):
+        request_id = g.get("request_id") or clean_request_id(None)
+        response.headers["X-Request-ID"] = request_id
+        started = g.get("started")
+        access.info(
+            "request",
+            extra={
+                "event": "request",
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.url_rule.rule if request.url_rule else "<unmatched>",
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+                "alert_codes": g.get("alert_codes"),
+                "unrecognized": g.get("unrecognized"),
+                "ruleset_version": g.get("ruleset_version"),
+                "vocabulary_version": g.get("vocabulary_version"),
+            },
+        )
+        return response

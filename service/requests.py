@@ -1,0 +1,66 @@
+"""Read a JSON request body strictly: right content type, valid UTF-8, real JSON, bounded nesting."""
+
+import json
+
+from flask import request
+from marshmallow import ValidationError
+
+from schemas.check import flatten_errors
+from service.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
+
+MAX_DEPTH = 32
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth(value, limit):
+    """Nesting depth of parsed JSON, iteratively (no recursion on hostile input)."""
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def read_json():
+    """The request body as JSON, or a 415/400 problem naming what is wrong with it."""
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
+        raise UnsupportedMediaType(f"Send the body as application/json (got {mimetype or 'no content type'}).")
+    raw = request.get_data(cache=False)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MalformedJSON(f"The body is not valid UTF-8 (byte {error.start}).") from error
+    if not text.strip():
+        raise MalformedJSON("The body is empty.")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as error:
+        raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).") from error
+    except ValueError as error:
+        raise MalformedJSON(f"The body is not valid JSON: {error}.") from error
+    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).")
+    return value
+
+
+def load_with(schema, body):
+    """Validate a parsed body with a marshmallow schema; 422 with every field's messages if it fails."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("The body must be a JSON object.", errors={"$": ["Must be an object."]})
+    try:
+        return schema.load(body)
+    except ValidationError as error:
+        errors = flatten_errors(error.messages)
+        fields = ", ".join(sorted(errors)[:5])
+        raise ValidationFailed(f"Invalid fields: {fields}.", errors=errors) from error
