@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make run` (serve on 127.0.0.1:8080) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test venv deps dev-deps vocabulary bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "Python 3.11 or 3.12 is required (durable-rules does not build on %d.%d); set PYTHON=python3.11" % v)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+run: deps
+	$(BIN)/gunicorn -c gunicorn.conf.py service.wsgi:app
+
+test: dev-deps
+	$(BIN)/python -m pytest
+
+# Rebuild rules/knowledge/data/vocabulary.json from ../shared/reference and the FDA UNII list.
+vocabulary: dev-deps
+	$(BIN)/pip install --quiet -r requirements-build.txt
+	$(BIN)/python scripts/build_vocabulary.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
