@@ -29,7 +29,7 @@ CURATED = ROOT / "scripts" / "vocabulary" / "curated.yaml"
 OUTPUT = ROOT / "rules" / "knowledge" / "data" / "vocabulary.json"
 
 # Precedence levels: a higher level replaces a lower one; equal levels merge only for brand components.
-UNII_COMMON, UNII_BRAND, UNII_OFFICIAL, REFERENCE, CURATED_LEVEL = 1, 2, 3, 4, 5
+UNII_COMMON, UNII_BRAND, UNII_COMPONENTS, UNII_OFFICIAL, REFERENCE, CURATED_LEVEL = 1, 2, 2.5, 3, 4, 5
 
 _BRACKET_TAG = re.compile(r"\s*\[[^\]]*\]\s*$")
 _SIMPLE_NAME = re.compile(r"^[A-Z][A-Z0-9 .,'/&+\-]*$")
@@ -89,15 +89,6 @@ class Vocabulary:
             elif level == current[0] == CURATED_LEVEL and current[1:] != (ingredients, frozenset(flags)):
                 raise SystemExit(f"curated.yaml gives {key!r} two different meanings")
 
-    def merge_components(self, brand, ingredients, level):
-        """A combination brand listed one component per row: union its components."""
-        key = name_key(brand)
-        current = self.names.get(key)
-        if current is None or current[0] < level:
-            self.names[key] = (level, frozenset(ingredients), frozenset())
-        elif current[0] == level:
-            self.names[key] = (level, current[1] | frozenset(ingredients), current[2])
-
 
 def load_unii(vocab, path):
     """Names of marketed drug substances from the FDA UNII list (public domain).
@@ -131,8 +122,10 @@ def load_unii(vocab, path):
             continue
         level = {"of": UNII_OFFICIAL, "bn": UNII_BRAND, "cn": UNII_COMMON}[kind]
         vocab.add_name(clean, [ingredient], level)
-    for brand, ingredients in components.items():
-        vocab.merge_components(brand, ingredients, UNII_BRAND)
+    # A brand listed one component per row ("PERCOCET COMPONENT ACETAMINOPHEN") is more complete than its
+    # single brand row; different brands that normalise alike are never merged (first wins).
+    for brand, ingredients in sorted(components.items()):
+        vocab.add_name(brand, ingredients, UNII_COMPONENTS)
     return len(rows)
 
 

@@ -49,10 +49,9 @@ FORM_WORDS = frozenset(
 # ("oxycodone 5 mg tablet, take 1 by mouth every 6 hours as needed") reads as its substances.
 NOISE_WORDS = frozenset(
     """
-    take takes taking by mouth every at bedtime night nightly as needed prn for the a an of to in on
-    one two three four half use apply then before after food morning evening sleep if times time
-    qhs qam qpm bid tid qid hs q am pm tsp tbsp teaspoon teaspoonful place under tongue dissolve
-    dissolved water cut split into pieces piece quarter directed orally via up max maximum or
+    take takes taking by mouth every as needed prn for the a an of to in on use apply then before after
+    if times time qhs qam qpm bid tid qid hs q tsp tbsp teaspoon teaspoonful place under tongue directed
+    orally via up max maximum or
     """.split()
 )
 
