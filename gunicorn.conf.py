@@ -26,3 +26,5 @@ loglevel = os.environ.get("LDN_LOG_LEVEL", "info").lower()
 accesslog = None
 errorlog = "-"
 proc_name = "ldn-safety"
+# gunicorn 27's control socket would need a writable home directory; the service does not use it.
+control_socket_disable = True

@@ -63,7 +63,10 @@ def install_request_logging(app):
         request_id = g.get("request_id") or clean_request_id(None)
         response.headers["X-Request-ID"] = request_id
         started = g.get("started")
-        access.info(
+        # Health probes arrive every few seconds from orchestrators: keep them out of the info log.
+        level = logging.DEBUG if request.path in ("/healthz", "/readyz", "/metrics") else logging.INFO
+        access.log(
+            level,
             "request",
             extra={
                 "event": "request",
