@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 
 from service.logs import configure_logging, install_request_logging
 
@@ -37,6 +37,10 @@ def _observe(result):
     """Note what a check found, for the access log line (codes and counts only, never names)."""
     g.alert_codes = sorted({alert["code"] for alert in result.alerts})
     g.unrecognized = sum(1 for med in result.medications if not med["recognized"])
+    # Which knowledge answered, so an operator can tie a logged answer to a ruleset and vocabulary.
+    ruleset = current_app.extensions["ldn_checker"].ruleset
+    g.ruleset_version = ruleset["version"]
+    g.vocabulary_version = ruleset["vocabulary_version"]
 
 
 def create_app(config=None):
@@ -48,7 +52,7 @@ def create_app(config=None):
         app.config.update(config)
     configure_logging(app.config["LOG_LEVEL"])
 
-    from service import api, errors, security  # noqa: PLC0415
+    from service import api, errors, metrics, security  # noqa: PLC0415
 
     errors.register_error_handlers(app)
     install_request_logging(app)
@@ -56,6 +60,7 @@ def create_app(config=None):
     checker = shared_checker(app.config["VOCABULARY_PATH"])  # raises VocabularyError: never serve without it
     app.extensions["ldn_checker"] = checker
     app.extensions["ldn_observe"] = _observe
+    metrics.install_metrics(app)  # GET /metrics; wraps ldn_observe so checks are also counted
     app.register_blueprint(api.bp)
     log.info(
         "service ready",

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 
 from rules.base import SEVERITY_RANK
-from rules.catalogue import RULES, RULES_BY_ID, RULESET_NAME, RULESET_VERSION
+from rules.catalogue import RULES, RULESET_NAME, RULESET_VERSION
 from rules.facts import build_facts
 from rules.knowledge.normalise import normalise_medication
 from rules.knowledge.vocabulary import load_vocabulary
@@ -71,9 +71,10 @@ def medication_view(med):
 class Checker:
     """Holds the vocabulary and the compiled rules; check() is safe to call from many threads."""
 
-    def __init__(self, vocabulary_path=None):
+    def __init__(self, vocabulary_path=None, rules=RULES):
         self.vocabulary = load_vocabulary(vocabulary_path)
-        self.engine = RuleEngine(RULES, RULESET_NAME)
+        self.engine = RuleEngine(rules, RULESET_NAME)
+        self.rules_by_id = {rule.id: rule for rule in rules}
         self.ruleset = {
             "name": RULESET_NAME,
             "version": RULESET_VERSION,
@@ -94,7 +95,7 @@ class Checker:
         evaluated = time.perf_counter()
         context = RuleContext(facts.patient, facts.by_id, as_of)
         return CheckResult(
-            alerts=self._alerts(findings, context),
+            alerts=self._alerts(findings, context, self.rules_by_id),
             medications=[medication_view(m) for m in medications],
             as_of=as_of,
             engine_seconds=evaluated - normalised,
@@ -102,14 +103,14 @@ class Checker:
         )
 
     @staticmethod
-    def _alerts(findings, context):
+    def _alerts(findings, context, rules_by_id):
         """One alert per rule that fired, explained by the rule, most severe first."""
         grouped = {}
         for rule_id, _clause, matched in findings:
             grouped.setdefault(rule_id, []).append(matched)
         alerts = []
         for rule_id, matches in grouped.items():
-            rule = RULES_BY_ID[rule_id]
+            rule = rules_by_id[rule_id]
             explanation = rule.explain(matches, context)
             alerts.append(
                 {

@@ -7,7 +7,11 @@ What the engine gets wrong, and what this module does about it (see the project 
   rule: we call the C-level assert and then always run every pending consequence with `do_actions`;
 - an exception inside a consequence is swallowed into the session state: we read it back and fail loudly;
 - the default host polls from background threads that crash under concurrency: our host starts none;
-- rule ids `r_0, r_1 …` are positional: findings carry our own rule ids.
+- rule ids `r_0, r_1 …` are positional: findings carry our own rule ids;
+- a session in which no consequence ever runs keeps uninitialised action-context pointers, and deleting it
+  frees garbage ("free(): invalid pointer", found here with valgrind in durable-rules 2.0.28's
+  createStateNode/deleteStateNode): a sentinel rule that matches the patient fact fires in every session, which
+  also proves the engine really evaluated the request.
 """
 
 import itertools
@@ -34,8 +38,14 @@ class _QuietHost(durable_engine.Host):
         return None
 
 
+SENTINEL = "__request_evaluated__"
+
+
 class RuleEngine:
-    """A compiled ruleset; evaluate() posts one request's facts in a private session and returns findings."""
+    """A compiled ruleset; evaluate() posts one request's facts in a private session and returns findings.
+
+    Every evaluation must include exactly one fact with kind "patient": the sentinel rule fires on it.
+    """
 
     def __init__(self, rules, name):
         self._findings = {}
@@ -46,6 +56,7 @@ class RuleEngine:
         declaration = durable_lang.ruleset(name)
         try:
             with declaration:
+                durable_lang.when_all(durable_lang.m.kind == "patient")(self._recorder(SENTINEL, SENTINEL))
                 for rule in self.rules:
                     for clause in rule.clauses:
                         durable_lang.when_all(*clause.patterns())(self._recorder(rule.id, clause.name))
@@ -72,6 +83,8 @@ class RuleEngine:
 
     def evaluate(self, facts):
         """Run every rule over one request's facts; returns [(rule_id, clause, {alias: fact})]."""
+        if sum(1 for fact in facts if fact.get("kind") == "patient") != 1:
+            raise EngineError("an evaluation needs exactly one patient fact")
         sid = self._next_sid()
         findings = self._findings[sid] = []
         try:
@@ -84,7 +97,9 @@ class RuleEngine:
             state = self._ruleset.get_state(sid)
             if "exception" in state:
                 raise EngineError(f"rule consequence raised: {state['exception']}")
-            return list(findings)
+            if not any(finding[0] == SENTINEL for finding in findings):
+                raise EngineError("the rules engine did not evaluate the request")
+            return [finding for finding in findings if finding[0] != SENTINEL]
         except EngineError:
             raise
         except Exception as error:  # the C core raises plain exceptions; none may pass as "no alerts"

@@ -251,7 +251,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
         daily_mg=daily,
         as_needed=as_needed,
         bedtime=frequency.bedtime,
-        schedule_stated=times is not None or frequency.timing_stated,
+        schedule_stated=frequency.times_per_day is not None or frequency.timing_stated,
         tablet_fraction=fraction if form == "tablet" else None,
         split_words=split_words,
         start_date=medication.get("start_date"),
