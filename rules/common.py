@@ -15,9 +15,15 @@ def medication_of_this_patient(condition):
     return (m.kind == "medication") & condition & (m.pid == c.patient.pid)
 
 
+def _position(fact):
+    """A medication fact's position in the caller's list (its fact id is "medication-<index>")."""
+    return int(fact["id"].rpartition("-")[2]) if fact["id"].startswith("medication-") else -1
+
+
 def ids_of(findings, alias):
-    """The caller's ids of the facts matched under an alias, in first-seen order."""
-    return list(dict.fromkeys(f[alias]["ref"] for f in findings if alias in f))
+    """The caller's ids of the facts matched under an alias, in the caller's list order."""
+    facts = sorted((f[alias] for f in findings if alias in f), key=_position)
+    return list(dict.fromkeys(fact["ref"] for fact in facts))
 
 
 def names_of(context, ids):

@@ -7,18 +7,21 @@ Then  an info alert naming it: it was not checked for any rule.
 from durable.lang import m
 
 from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, names_of, summary_with_names
+from rules.common import ids_of, join_names, names_of, summary_with_names
 from rules.references import LDN_GUIDANCE
 
 
 def explain(findings, context):
     ids = ids_of(findings, "m")
     names = [f'"{n}"' for n in names_of(context, ids)]
+    hints = [f'"{context.medications[i].name}" resembles {join_names(context.suggestions[i], 3)}'
+             for i in ids if context.suggestions.get(i)]
+    hint_text = (" Spelling suggests (not used for any check): " + "; ".join(hints) + ".") if hints else ""
     return Explanation(
         summary=summary_with_names("Not recognised, so not checked: {names}.", names),
         rationale=(
             "These medications matched no name or code the service knows, so no rule could check them; an "
-            "unrecognised opioid would be missed."
+            "unrecognised opioid would be missed." + hint_text
         ),
         recommendation=(
             "Review them by hand, or send them with an RxNorm or NDC code or the generic name as written on the "

@@ -238,6 +238,7 @@ class MedicationViewSchema(StrictSchema):
     matched = fields.List(fields.String())
     unmatched_terms = fields.List(fields.String())
     assumptions = fields.List(fields.String())
+    suggestions = fields.List(fields.String())
 
 
 class RulesetSchema(StrictSchema):

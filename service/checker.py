@@ -8,6 +8,7 @@ from rules.base import SEVERITY_RANK
 from rules.catalogue import RULES, RULESET_NAME, RULESET_VERSION
 from rules.facts import build_facts
 from rules.knowledge.normalise import normalise_medication
+from rules.knowledge.recognise import suggest_names
 from rules.knowledge.vocabulary import load_vocabulary
 from service.engine import RuleEngine
 
@@ -19,6 +20,7 @@ class RuleContext:
     patient: dict
     medications: dict
     as_of: datetime.date
+    suggestions: dict  # medication id -> close names by spelling (explanation only, never a decision)
 
 
 @dataclass
@@ -36,7 +38,10 @@ def _round(value):
     return None if value is None else round(value, 4)
 
 
-def medication_view(med):
+MAX_SUGGESTED = 10  # unrecognised medications per request that get spelling suggestions (bounded work)
+
+
+def medication_view(med, suggestions=()):
     """What the service understood of one medication, as the API shows it (absent values omitted)."""
     view = {
         "id": med.id,
@@ -65,6 +70,8 @@ def medication_view(med):
         view["unmatched_terms"] = list(dict.fromkeys(med.unmatched))
     if med.assumptions:
         view["assumptions"] = list(med.assumptions)
+    if suggestions:
+        view["suggestions"] = list(suggestions)
     return view
 
 
@@ -93,14 +100,21 @@ class Checker:
         normalised = time.perf_counter()
         findings = self.engine.evaluate([facts.patient, *facts.medications])
         evaluated = time.perf_counter()
-        context = RuleContext(facts.patient, facts.by_id, as_of)
+        suggestions = self._suggestions(medications)
+        context = RuleContext(facts.patient, facts.by_id, as_of, suggestions)
         return CheckResult(
             alerts=self._alerts(findings, context, self.rules_by_id),
-            medications=[medication_view(m) for m in medications],
+            medications=[medication_view(m, suggestions.get(m.id)) for m in medications],
             as_of=as_of,
             engine_seconds=evaluated - normalised,
             normalise_seconds=normalised - started,
         )
+
+    def _suggestions(self, medications):
+        """Spelling suggestions for the first MAX_SUGGESTED unrecognised names (bounded work per request)."""
+        unknown = [m for m in medications if not m.recognized and m.name][:MAX_SUGGESTED]
+        found = {m.id: suggest_names(self.vocabulary, m.name) for m in unknown}
+        return {k: v for k, v in found.items() if v}
 
     @staticmethod
     def _alerts(findings, context, rules_by_id):

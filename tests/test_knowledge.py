@@ -237,3 +237,14 @@ def test_missing_or_corrupt_vocabulary_refuses_to_load(tmp_path):
                                  "ingredients": {}, "conditions": {}}))
     with pytest.raises(VocabularyError):
         load_vocabulary(empty)
+
+
+def test_misspellings_get_suggestions_but_stay_unrecognised(check):
+    body = check({"as_of": "2026-11-25", "medications": [
+        {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True, "frequency": "QHS"},
+        {"id": "typo", "name": "oxycodne 5 mg tablet"},
+    ]})
+    view = {m["id"]: m for m in body["medications"]}["typo"]
+    assert view["recognized"] is False and "oxycodone" in view["suggestions"]
+    assert [a["code"] for a in body["alerts"]] == ["unrecognized-medication"]  # fuzzy never decides opioid-use
+    assert "oxycodone" in body["alerts"][0]["rationale"]

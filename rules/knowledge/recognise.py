@@ -1,5 +1,6 @@
 """Recognise what a medication is from its text and codes: exact lookups after normalisation, never fuzzy."""
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -137,3 +138,24 @@ def recognise_code(vocabulary, system, code):
         if len(hits) == 1:
             return _record_recognition(vocabulary.ndc[hits[0]], f"ndc:{hits[0]}")
     return EMPTY
+
+
+_SUGGESTION_LIMIT = 3
+
+
+@lru_cache(maxsize=1024)
+def _names_with_prefix(vocabulary, prefix):
+    """Single-word vocabulary names starting with a two-letter prefix (the pool a suggestion comes from)."""
+    return tuple(key for key in vocabulary.names if key.startswith(prefix) and " " not in key)
+
+
+def suggest_names(vocabulary, text):
+    """Close vocabulary names for the unknown words of a name. Suggestions only: they never decide an alert."""
+    suggestions = []
+    for token in content_tokens(fold(text)):
+        if len(token) < 4 or token == SEP or vocabulary.lookup_name(token):
+            continue
+        for match in difflib.get_close_matches(token, _names_with_prefix(vocabulary, token[:2]), n=2, cutoff=0.8):
+            if match not in suggestions:
+                suggestions.append(match)
+    return suggestions[:_SUGGESTION_LIMIT]
