@@ -7,6 +7,7 @@ flag, number and date difference a rule needs is computed here, in plain Python,
 from dataclasses import dataclass
 
 from rules.knowledge.conditions import classify_condition
+from rules.knowledge.normalise import COMMERCIAL_NALTREXONE_TABLETS_MG
 
 PATIENT_ID = "patient"
 _CUT_WORDS = frozenset({"quarter", "quarters", "dissolve", "dissolved", "crush", "crushed", "shave", "pieces"})
@@ -40,14 +41,24 @@ def _commercial_tablet(med):
     return med.has("naltrexone_oral") and not med.compounded and med.form in (None, "tablet")
 
 
+def _whole_or_half(fraction):
+    return abs(fraction * 2 - round(fraction * 2)) <= 1e-6
+
+
 def _off_score(med):
-    """A dose that is neither whole tablets nor a half along the score."""
+    """A dose that is neither whole tablets nor a half along the score.
+
+    With no strength stated, the tablet is one of the commercial strengths (25, 50, 100 mg): the dose is off
+    the score if none of them gives it in whole or half tablets.
+    """
     fraction = med.tablet_fraction
     if fraction is None and med.dose_mg is not None and med.strength_mg:
         fraction = med.dose_mg / med.strength_mg
-    if fraction is None:
-        return False
-    return abs(fraction * 2 - round(fraction * 2)) > 1e-6
+    if fraction is not None:
+        return not _whole_or_half(fraction)
+    if med.dose_mg is not None and med.strength_mg is None:
+        return not any(_whole_or_half(med.dose_mg / s) for s in COMMERCIAL_NALTREXONE_TABLETS_MG)
+    return False
 
 
 def _split_instruction(med):
