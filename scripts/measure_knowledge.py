@@ -68,10 +68,14 @@ def main():
     lists = [[{"name": names[(i * 7 + j * 13) % len(names)], "frequency": "BID"} for j in range(10)] for i in range(2000)]
     as_of = date(2026, 11, 25)
 
+    from rules.knowledge import normalise, text  # noqa: PLC0415
+
+    caches = [f for module in (recognise, dosing, normalise, text) for f in vars(module).values()
+              if hasattr(f, "cache_clear")]
+
     def clear():
-        recognise._recognise_text_cached.cache_clear()
-        dosing.parse_frequency.cache_clear()
-        dosing.parse_sig_dose.cache_clear()
+        for cached in caches:
+            cached.cache_clear()
 
     def time_lists(cold):
         samples = []

@@ -1,6 +1,7 @@
 """Read a JSON request body strictly: right content type, valid UTF-8, real JSON, bounded nesting."""
 
 import json
+import re
 
 from flask import request
 from marshmallow import ValidationError
@@ -15,19 +16,15 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth(value, limit):
-    """Nesting depth of parsed JSON, iteratively (no recursion on hostile input)."""
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _depth(text):
+    """Maximum nesting depth of JSON text: strings removed, then only the brackets walked."""
+    depth = deepest = 0
+    for char in re.sub(r"[^\[\]{}]+", "", _STRING.sub("", text)):
+        depth += 1 if char in "[{" else -1
         deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
     return deepest
 
 
@@ -49,7 +46,7 @@ def read_json():
         raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).") from error
     except ValueError as error:
         raise MalformedJSON(f"The body is not valid JSON: {error}.") from error
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+    if _depth(text) > MAX_DEPTH:
         raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).")
     return value
 

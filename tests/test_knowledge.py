@@ -184,7 +184,7 @@ def test_naltrexone_and_naloxone_ingredient_rxcuis(vocabulary):
     ],
 )
 def test_strengths_in_names(text, expected):
-    assert parse_strengths(text) == expected
+    assert list(parse_strengths(text)) == expected
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,9 @@ _SHARED_UNIT = re.compile(_NUM + r"\s*[-/]\s*" + _NUM + r"(?:\s*[-/]\s*" + _NUM 
 _SINGLE = re.compile(_NUM + r"\s*(mg|mcg|ug|g|gm)\b")
 
 
+@lru_cache(maxsize=4096)
 def parse_strengths(text):
-    """Strengths written in a name, in order: [(value, unit)] with unit mg, mg/mL or mcg/hr."""
+    """Strengths written in a name, in order: ((value, unit), …) with unit mg, mg/mL or mcg/hr."""
     text = fold(text)
     found = []
 
@@ -47,7 +48,7 @@ def parse_strengths(text):
     take(_RATE, lambda m: [(float(m.group(1)) * MASS_TO_MG[m.group(2)] * 1000, "mcg/hr")])
     take(_SHARED_UNIT, lambda m: [(float(v) * MASS_TO_MG[m.group(4)], "mg") for v in m.group(1, 2, 3) if v])
     take(_SINGLE, lambda m: [(float(m.group(1)) * MASS_TO_MG[m.group(2)], "mg")])
-    return [item for _, items in sorted(found, key=lambda pair: pair[0]) for item in items]
+    return tuple(item for _, items in sorted(found, key=lambda pair: pair[0]) for item in items)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Turn one input medication into the facts the rules use: what it is, how it is taken, and whether it is current."""
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rules.knowledge.dosing import (
     MASS_TO_MG,
@@ -74,17 +75,20 @@ class NormalisedMedication:
         return klass in self.classes
 
 
-def _detect_form(stated_form, text):
-    words = fold(" ".join(filter(None, (stated_form, text)))).replace("/", " ").replace(",", " ").split()
-    for word in words:
+@lru_cache(maxsize=4096)
+def _detect_form(folded):
+    """The dose form named first in folded product text (the stated form comes first)."""
+    for word in folded.replace("/", " ").replace(",", " ").split():
         if word in _FORM_OF_WORD:
             return _FORM_OF_WORD[word]
     return None
 
 
-def _detect_release(text):
-    words = set(fold(text).replace("-", " ").split())
-    if words & _RELEASE_WORDS or "extended release" in fold(text):
+@lru_cache(maxsize=4096)
+def _detect_release(folded):
+    """Extended or immediate release, when the product text says so."""
+    words = set(folded.replace("-", " ").split())
+    if words & _RELEASE_WORDS or "extended release" in folded:
         return "extended"
     return "immediate" if words & {"ir", "immediate"} else None
 
@@ -203,7 +207,8 @@ def normalise_medication(vocabulary, medication, index, as_of):
     displays = " ".join(c.get("display", "") for c in medication.get("codes") or ())
     recognition = _recognise(vocabulary, medication)
     product_text = " ".join(filter(None, (name, displays, *recognition.displays, medication.get("form"))))
-    form = _detect_form(medication.get("form"), product_text)
+    folded_product = fold(product_text)
+    form = _detect_form(fold(medication["form"]) + " " + folded_product if medication.get("form") else folded_product)
     strengths = parse_strengths(" ".join(filter(None, (name, displays, *recognition.displays))))
     strength, strength_unit = _strength_mg(medication, recognition, strengths)
     sig_text = medication.get("instructions") or ""
@@ -240,7 +245,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
         ingredients=recognition.ingredients,
         classes=classes,
         form=form,
-        release=_detect_release(product_text),
+        release=_detect_release(folded_product),
         compounded=compounded,
         strength_mg=strength if strength_unit == "mg" else None,
         status="completed" if ended else status,

@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Combination separators become one token, so "oxycodone/APAP", "oxycodone-APAP",
 # "oxycodone w/ APAP" and "oxycodone and APAP" all read the same.
@@ -68,11 +69,14 @@ _CONTROL_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
 
 def has_control_characters(text):
     """True when text holds control, format (bidi marks) or unassigned characters; tab and newline pass."""
+    if text.isascii() and text.isprintable():
+        return False  # the common case, decided in C
     return any(
         unicodedata.category(ch) in _CONTROL_CATEGORIES and ch not in "\t\n\r" for ch in text
     )
 
 
+@lru_cache(maxsize=8192)
 def fold(text):
     """Unicode-normalise, lower-case and strip marks that never distinguish medications."""
     text = unicodedata.normalize("NFKC", text).translate(_DROP).lower()
