@@ -54,7 +54,7 @@ def explain_above(findings, context):
         summary=summary_with_names("Low-dose naltrexone above 4.5 mg a day: {names}.", names_of(context, ids)),
         rationale=(
             f"{_doses(context, ids)}. The LDN protocol's dose range is 1.5-4.5 mg daily (the daily total counts: "
-            "4.5 mg twice daily is 9 mg). Above it the effect is no longer that of low-dose naltrexone."
+            "4.5 mg twice daily is 9 mg); this is above the dose the guidance recommends."
         ),
         recommendation="Check the intended dose and frequency; the target LDN dose is 4.5 mg once daily at bedtime.",
         medications=tuple(ids),
@@ -93,8 +93,8 @@ def explain_titration(findings, context):
         summary=summary_with_names("New low-dose naltrexone start above 1.5 mg a day: {names}.", names_of(context, ids)),
         rationale=(
             f"{_doses(context, ids)}. The standard protocol starts at 1.5 mg daily for 1-2 weeks, then 3 mg for "
-            "1-2 weeks, before the 4.5 mg target; side effects (vivid dreams, sleep disturbance, headache) are "
-            "more likely with a faster start."
+            "1-2 weeks, before the 4.5 mg target. Side effects such as vivid dreams, sleep disturbances or "
+            "headaches typically resolve within the first few weeks."
         ),
         recommendation="Start at 1.5 mg at bedtime and increase to 3 mg, then 4.5 mg, every 1-2 weeks as tolerated.",
         medications=tuple(ids),
@@ -109,10 +109,7 @@ def explain_timing(findings, context):
             "The LDN protocol gives the dose once daily at bedtime; this order's schedule does not say bedtime "
             "(or gives more than one dose a day)."
         ),
-        recommendation=(
-            "Schedule once daily at bedtime unless there is a reason not to (some patients with vivid dreams or "
-            "insomnia are moved to morning dosing deliberately)."
-        ),
+        recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
         medications=tuple(ids),
     )
 

@@ -36,10 +36,10 @@ def explain(findings, context):
             "who is physically dependent on the opioid, naltrexone can precipitate withdrawal."
         ),
         recommendation=(
-            "Do not combine: choose a non-opioid alternative for the opioid's indication, or stop or hold the "
-            "naltrexone (low-dose naltrexone is usually stopped before planned opioid therapy). If an opioid is "
-            "unavoidable, use a rapidly acting one, titrated to effect, with continuous monitoring for "
-            "respiratory depression."
+            "Do not combine without a plan: use a non-opioid alternative for the opioid's indication, or have the "
+            "prescriber decide whether to stop the naltrexone before opioid therapy. If an opioid is unavoidable "
+            "(for example in an emergency), use a rapidly acting opioid, titrated to effect, under continuous "
+            "monitoring."
         ),
         medications=tuple(naltrexone + opioids),
     )
