@@ -5,10 +5,9 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify
 
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
-from schemas.check import CheckRequestSchema
 from service import auth
 from service.errors import ServiceUnavailable
-from service.requests import load_with, read_json
+from service.requests import check_request_schema, load_with, read_json
 
 bp = Blueprint("api", __name__)
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -37,7 +36,7 @@ def check():
     """Check one patient's medication list."""
     auth.require_native_auth()
     body = read_json()
-    request_data = load_with(CheckRequestSchema(current_app.config["MAX_MEDICATIONS"]), body)
+    request_data = load_with(check_request_schema(), body)
     service = checker()
     result = service.check(request_data)
     current_app.extensions["ldn_observe"](result)

@@ -3,10 +3,10 @@
 import json
 import re
 
-from flask import request
+from flask import current_app, request
 from marshmallow import ValidationError
 
-from schemas.check import flatten_errors
+from schemas.check import CheckRequestSchema, flatten_errors
 from service.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
 
 MAX_DEPTH = 32
@@ -49,6 +49,14 @@ def read_json():
     if _depth(text) > MAX_DEPTH:
         raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).")
     return value
+
+
+def check_request_schema():
+    """The app's CheckRequestSchema, built once: building marshmallow schemas costs more than loading with them."""
+    schema = current_app.extensions.get("ldn_check_schema")
+    if schema is None:
+        schema = current_app.extensions["ldn_check_schema"] = CheckRequestSchema(current_app.config["MAX_MEDICATIONS"])
+    return schema
 
 
 def load_with(schema, body):

@@ -224,9 +224,8 @@ def normalise_medication(vocabulary, medication, index, as_of):
     as_needed = bool(medication.get("as_needed")) or frequency.as_needed
     daily = dose_mg * times if dose_mg is not None and times is not None else None
     classes = _product_classes(vocabulary, recognition, product_text + " " + sig_text, form, strength)
-    compounded = bool(medication.get("compounded")) or any(
-        w in fold(" ".join((name, sig_text, displays))) for w in _COMPOUNDED_WORDS
-    )
+    described = fold(" ".join((name, sig_text, displays)))
+    compounded = bool(medication.get("compounded")) or any(w in described for w in _COMPOUNDED_WORDS)
     if "naltrexone_oral" in classes and not compounded:
         if form in {"capsule", "liquid", "cream", "lozenge", "powder"} or (
             strength is not None and strength_unit == "mg" and strength not in COMMERCIAL_NALTREXONE_TABLETS_MG
