@@ -15,10 +15,10 @@ from werkzeug.exceptions import HTTPException
 
 from rules.catalogue import RULES_BY_ID
 from schemas.cds_hooks import FeedbackSchema, HookRequestSchema, OrderContextSchema
-from schemas.check import CONDITION_STATUSES, DOSE_UNITS, MAX_CODES, NDC, RXNORM, CheckRequestSchema, flatten_errors
+from schemas.check import CONDITION_STATUSES, DOSE_UNITS, MAX_CODES, NDC, RXNORM, flatten_errors
 from service import cds_auth, fhir_client
 from service.errors import BadRequest, NotFound, PreconditionFailed, Problem, ServiceUnavailable, ValidationFailed
-from service.requests import load_with, read_json
+from service.requests import check_request_schema, load_with, read_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
@@ -199,7 +199,7 @@ def call_service(service_id):
     checker = current_app.extensions.get("ldn_checker")
     if checker is None:
         raise ServiceUnavailable("The medication vocabulary or rules are not loaded; see the service log.")
-    result = checker.check(translation.validated(current_app.config["MAX_MEDICATIONS"]))
+    result = checker.check(translation.validated(check_request_schema()))
     observe = current_app.extensions.get("ldn_observe")
     if observe:
         observe(result)
@@ -574,10 +574,10 @@ class Translation:
             body["patient"] = {"conditions": self.conditions}
         return body
 
-    def validated(self, max_medications):
+    def validated(self, schema):
         """The body through the native schema; a refusal there (bad strings, limits) is the caller's 400."""
         try:
-            return load_with(CheckRequestSchema(max_medications), self.body())
+            return load_with(schema, self.body())
         except ValidationFailed as problem:
             errors = {self._where(path): messages for path, messages in (problem.errors or {}).items()}
             raise BadRequest("A FHIR resource holds a value the service cannot accept.", errors=errors) from problem
