@@ -85,7 +85,7 @@ def _ndjson_items(stream):
 
 
 class _SeenIds:
-    """Patient ids already finished, as 64-bit digests in an open-addressing table (16 bytes a patient)."""
+    """Patient ids already finished, as 64-bit digests in an open-addressing table (16-32 bytes a patient)."""
 
     def __init__(self):
         self._table = array("Q", bytes(8 * 1024))
@@ -282,8 +282,8 @@ def _quantity(record, prefix, line_no):
 
 
 def _from_csv(patient_id, rows):
-    """The native request of one patient's CSV rows."""
-    medications, patient, as_of = [], {}, None
+    """The native request of one patient's CSV rows, and the line of each medication."""
+    medications, lines, patient, as_of = [], [], {}, None
     for line_no, record in rows:
         med = {}
         for column in ("id", "name", "form", "frequency", "timing", "instructions", "status", "start_date",
@@ -294,10 +294,10 @@ def _from_csv(patient_id, rows):
         system, code = _cell(record, "code_system"), _cell(record, "code")
         if code is not None:
             if system is None:
-                raise LineError(f"code needs code_system (rxnorm, ndc or a system URI)", line_no)
+                raise LineError("code needs code_system (rxnorm, ndc or a system URI)", line_no)
             med["codes"] = [{"system": CODE_SYSTEMS.get(system.lower(), system), "code": code}]
         elif system is not None:
-            raise LineError(f"code_system without code", line_no)
+            raise LineError("code_system without code", line_no)
         for prefix in ("dose", "strength"):
             quantity = _quantity(record, prefix, line_no)
             if quantity is not None:
@@ -324,6 +324,7 @@ def _from_csv(patient_id, rows):
                 patient[key] = value
         if med:
             medications.append(med)
+            lines.append(line_no)
     body = {"medications": medications}
     if as_of:
         body["as_of"] = as_of
@@ -332,7 +333,7 @@ def _from_csv(patient_id, rows):
         patient["conditions"] = [{"name": name} for name in names]
     if patient:
         body["patient"] = patient
-    return body
+    return body, lines
 
 
 # --- Checking (runs in each worker process) -------------------------------------------------------------------
@@ -354,6 +355,16 @@ def _schema_errors(error):
     return "; ".join(f"{path}: {' '.join(messages)}" for path, messages in sorted(flat.items()))
 
 
+def _error_line(error, lines):
+    """The CSV line of the first medication a schema error names, if any."""
+    messages = error.messages.get("medications") if isinstance(error.messages, dict) else None
+    if isinstance(messages, dict):
+        indexes = sorted(k for k in messages if isinstance(k, int) and k < len(lines))
+        if indexes:
+            return lines[indexes[0]]
+    return None
+
+
 def _unrecognised_name(med):
     if med.get("name"):
         return " ".join(med["name"].split())
@@ -367,17 +378,18 @@ def _check_item(item):
     if kind == "error":
         return ("error", first, last, f"line {first}: {payload}; skipped")
     try:
+        lines = ()
         if kind == "ndjson":
             patient_id, body = _from_ndjson(payload, first)
         else:
             patient_id, rows = payload
-            body = _from_csv(patient_id, rows)
+            body, lines = _from_csv(patient_id, rows)
         if _WORKER["as_of"] and "as_of" not in body:
             body["as_of"] = _WORKER["as_of"]
         try:
             request = _WORKER["schema"].load(body)
         except ValidationError as error:
-            raise LineError(_schema_errors(error)) from error
+            raise LineError(_schema_errors(error), _error_line(error, lines)) from error
     except LineError as error:
         if kind == "csv" and first != last:
             where = f"line {error.line or first} (patient {payload[0]!r}, lines {first}-{last})"
@@ -601,7 +613,8 @@ def run(args, stdin=None, stdout=None, stderr=None):
             close_sink = True
     except OSError as error:
         stderr.write(f"error: cannot write {args.output}: {error.strerror}\n")
-        source.close() if source is not stdin else None
+        if source is not stdin:
+            source.close()
         return 2
     total = None
     if args.input != "-" and os.path.isfile(args.input) and not args.no_progress:
@@ -624,7 +637,7 @@ def run(args, stdin=None, stdout=None, stderr=None):
             last = result[2]
             if result[0] == "error":
                 message = result[3]
-                summary.failed += 1
+                summary.failed += result[2] - result[1] + 1  # a skipped CSV patient fails all its rows
                 if progress is not None:
                     progress.write(message, file=stderr)
                 else:
