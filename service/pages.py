@@ -46,7 +46,8 @@ def _medication(index, line, default_status):
     prefix, sep, rest = line.partition(":")
     if sep and prefix.strip().lower() in MEDICATION_STATUSES and rest.strip():
         status, line = prefix.strip().lower(), rest.strip()
-    return {"id": str(index + 1), "name": line, "status": status}
+    # A pasted line is both what the medication is and how it is taken ("oxycodone 5 mg every 6 hours").
+    return {"id": str(index + 1), "name": line, "instructions": line, "status": status}
 
 
 def build_request(form):
