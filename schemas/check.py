@@ -62,7 +62,10 @@ class PositiveNumber(fields.Float):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("Must be a number.")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer too large for a float (e.g. 1 followed by 400 zeros)
+            number = math.inf
         if not math.isfinite(number) or number <= 0 or number > MAX_QUANTITY:
             raise ValidationError(f"Must be greater than 0 and at most {MAX_QUANTITY:g}.")
         return number

@@ -59,6 +59,13 @@ def check_request_schema():
     return schema
 
 
+MAX_ECHOED_PATH = 200
+
+
+def _short(path):
+    return path if len(path) <= MAX_ECHOED_PATH else path[:MAX_ECHOED_PATH] + "…"
+
+
 def load_with(schema, body):
     """Validate a parsed body with a marshmallow schema; 422 with every field's messages if it fails."""
     if not isinstance(body, dict):
@@ -66,6 +73,7 @@ def load_with(schema, body):
     try:
         return schema.load(body)
     except ValidationError as error:
-        errors = flatten_errors(error.messages)
+        # Field paths come from the caller's keys: cut long ones so a problem never echoes a hostile key at length.
+        errors = {_short(path): messages for path, messages in flatten_errors(error.messages).items()}
         fields = ", ".join(sorted(errors)[:5])
         raise ValidationFailed(f"Invalid fields: {fields}.", errors=errors) from error
