@@ -64,6 +64,9 @@ RUN python -m compileall -q /app
 # gunicorn.conf.py reads LDN_BIND, LDN_WORKERS, LDN_LOG_LEVEL, LDN_TIMEOUT;
 # the app reads LDN_MAX_CONTENT_LENGTH.
 ENV LDN_BIND=0.0.0.0:8080
+# gunicorn workers share Prometheus metrics through files here (created and wiped by gunicorn.conf.py at
+# start); /tmp is the writable tmpfs/emptyDir of a read-only container. Kubernetes overrides it.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 
 USER 10001
 EXPOSE 8080

@@ -28,3 +28,78 @@ errorlog = "-"
 proc_name = "ldn-safety"
 # gunicorn 27's control socket would need a writable home directory; the service does not use it.
 control_socket_disable = True
+
+# --- Prometheus multiprocess metrics -------------------------------------------------------------------------
+# Every worker writes its metrics to files in one directory and /metrics merges them. The variable must be in
+# the environment before prometheus_client is imported, which preload_app does before any hook runs, so it is
+# set here; the directory is created here too (preloaded metrics open their files) and wiped in on_starting.
+import glob  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Only a directory made here is removed at exit; one given by the operator (an emptyDir) is left in place.
+_made_multiproc_dir = None
+
+
+def _remove_orphaned_multiproc_dirs(parent):
+    """Remove directories made by masters that died without on_exit (SIGKILL): /dev/shm is memory."""
+    for path in glob.glob(os.path.join(parent, "ldn-prometheus-*-*")):
+        pid = os.path.basename(path).split("-")[2]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue  # not ours, or a live process of another user
+
+
+if not os.environ.get(_MULTIPROC_ENV):
+    # A fresh directory per master (named after its pid), so two gunicorns on one machine never wipe each
+    # other's files and a dead master's directory can be recognised.
+    _parent = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    _remove_orphaned_multiproc_dirs(_parent)
+    _made_multiproc_dir = tempfile.mkdtemp(prefix=f"ldn-prometheus-{os.getpid()}-", dir=_parent)
+    os.environ[_MULTIPROC_ENV] = _made_multiproc_dir
+os.makedirs(os.environ[_MULTIPROC_ENV], exist_ok=True)
+
+
+def on_starting(server):
+    """Start every master with empty metrics: counts left by a previous run would be merged into ours."""
+    path = os.environ[_MULTIPROC_ENV]
+    os.makedirs(path, exist_ok=True)
+    # Only prometheus_client's *.db files: the directory may be a shared /tmp set by mistake.
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    server.log.info("prometheus multiprocess directory %s", path)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges so they are not reported forever."""
+    from prometheus_client import multiprocess  # noqa: PLC0415  (after the env variable is set)
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory if this master made it."""
+    if _made_multiproc_dir:
+        shutil.rmtree(_made_multiproc_dir, ignore_errors=True)
+
+
+# --- gunicorn's own log as JSON lines, like the service's ------------------------------------------------------
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "WARNING", "handlers": ["json_stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["json_stderr"], "propagate": False,
+                           "qualname": "gunicorn.error"},
+        # Access lines come from the app (service.access), without bodies; gunicorn's stay off.
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
+    },
+    "handlers": {
+        "json_stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+    },
+    "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+}

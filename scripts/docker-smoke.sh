@@ -209,6 +209,29 @@ else
     show_body
 fi
 
+# --- GET /metrics: merged across workers, from the tmpfs multiprocess dir ------------
+code=$(http GET /metrics)
+if [ "$code" = 200 ] && grep -q '^ldn_http_requests_total{endpoint="/v1/check",method="POST",status="200"} 1.0$' "$WORK/body" \
+        && grep -q '^ldn_build_info{' "$WORK/body"; then
+    pass "GET /metrics -> 200 ($(grep -c '^ldn_' "$WORK/body") ldn_ samples; $(grep '^ldn_build_info' "$WORK/body"))"
+else
+    fail "GET /metrics -> $code (want the check counted once and ldn_build_info)"
+    grep '^ldn_' "$WORK/body" 2>/dev/null | head -n 20
+fi
+
+# --- logs: every line is JSON, none carries the medication names ---------------------
+if docker logs "$CID" 2>&1 | python3 -c '
+import json, sys
+lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
+bad = [line for line in lines if not line.startswith("{") or json.loads(line) is None]
+names = [line for line in lines if "oxycodone" in line.lower() or "naltrexone 4.5" in line.lower()]
+sys.exit(1 if bad or names or not lines else 0)'; then
+    pass "container log: $(docker logs "$CID" 2>&1 | grep -c .) JSON lines, no medication names"
+else
+    fail "container log has non-JSON lines or medication names"
+    docker logs --tail 20 "$CID" 2>&1
+fi
+
 # --- not root --------------------------------------------------------------------
 if uid=$(docker exec "$CID" id -u 2>&1) && [ "$uid" != 0 ]; then
     pass "service runs as non-root (uid $uid)"

@@ -96,6 +96,8 @@ def install_metrics(app):
         if previous is not None:
             previous(result)
         record_check(result)
+        # Every worker that answered states which knowledge it used (a forked worker starts with zeroed values).
+        BUILD_INFO.labels(**build_labels).set(1)
 
     app.extensions["ldn_observe"] = observe
     app.extensions["ldn_feedback"] = record_feedback
