@@ -7,12 +7,16 @@ from flask import current_app, request
 from service.errors import Unauthorized
 
 
-def require_native_auth():
-    """When LDN_API_KEY is set, the native API needs `Authorization: Bearer <key>` (compared in constant time)."""
+def api_key_accepted():
+    """True when no LDN_API_KEY is set, or the request carries `Authorization: Bearer <key>` (constant time)."""
     expected = current_app.config.get("API_KEY")
     if not expected:
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, supplied = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), str(expected).encode()):
+        return True
+    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), str(expected).encode())
+
+
+def require_native_auth():
+    """When LDN_API_KEY is set, the native API needs `Authorization: Bearer <key>`."""
+    if not api_key_accepted():
         raise Unauthorized("A valid API key is required.", headers={"WWW-Authenticate": 'Bearer realm="ldn-safety"'})

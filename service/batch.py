@@ -27,9 +27,9 @@ from marshmallow import ValidationError
 
 from rules.knowledge.text import has_control_characters
 from schemas.check import DEFAULT_MAX_MEDICATIONS, MAX_ID, NDC, RXNORM, CheckRequestSchema, flatten_errors
+from service.requests import JSONTextError, decode_json
 
 MAX_LINE_BYTES = 1024 * 1024  # the API's default body limit: one NDJSON line is one request body
-MAX_DEPTH = 32  # the API's JSON nesting limit
 CHUNK_SIZE = 128  # patients per task sent to a worker
 IN_FLIGHT_PER_WORKER = 4  # chunks queued per worker: bounds memory and keeps every worker busy
 MAX_DISTINCT_UNRECOGNISED = 50_000  # distinct unrecognised names counted individually; the rest pooled
@@ -194,23 +194,6 @@ def _chunks(items, size):
 # --- Turning a line into a native request ---------------------------------------------------------------------
 
 
-def _depth(value, limit):
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return depth
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return 0
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _patient_id(value, line_no):
     if value is None:
         return str(line_no)
@@ -225,19 +208,11 @@ def _patient_id(value, line_no):
 def _from_ndjson(raw, line_no):
     """(patient id, request body) from one NDJSON line."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LineError(f"not valid UTF-8 (byte {error.start})") from error
-    try:
-        body = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError as error:
-        raise LineError(f"JSON nested too deeply (limit {MAX_DEPTH})") from error
-    except ValueError as error:
-        raise LineError(f"not valid JSON: {error}") from error
+        body = decode_json(raw)
+    except JSONTextError as error:
+        raise LineError(str(error)) from error
     if not isinstance(body, dict):
         raise LineError("each line must be a JSON object (one check request)")
-    if _depth(body, MAX_DEPTH) > MAX_DEPTH:
-        raise LineError(f"JSON nested too deeply (limit {MAX_DEPTH})")
     return _patient_id(body.pop("patient_id", None), line_no), body
 
 

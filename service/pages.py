@@ -7,7 +7,6 @@ answers 401 unless it carries `Authorization: Bearer <key>`, exactly like POST /
 """
 
 import datetime
-import hmac
 import json
 
 from flask import Blueprint, current_app, render_template, request
@@ -16,6 +15,7 @@ from marshmallow import ValidationError
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
 from schemas.check import MEDICATION_STATUSES, CheckRequestSchema, flatten_errors
 from service.api import check_response, checker
+from service.auth import api_key_accepted
 
 bp = Blueprint("pages", __name__)
 
@@ -25,15 +25,6 @@ MAX_FORM_LINES = 500  # lines read from each textarea; the schema's own limits a
 
 def _api_key_configured():
     return bool(current_app.config.get("API_KEY"))
-
-
-def _authorised():
-    """POST / follows POST /v1/check: with an API key configured, a Bearer key is needed."""
-    expected = current_app.config.get("API_KEY")
-    if not expected:
-        return True
-    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), str(expected).encode())
 
 
 def _lines(text):
@@ -138,7 +129,7 @@ def try_it():
     """Check the pasted list; alerts as POST /v1/check returns them, and how each line was understood."""
     form = {key: request.form.get(key, "") for key in
             ("medications", "as_of", "last_opioid_use", "conditions", "status", "opioid_dependence")}
-    if not _authorised():
+    if not api_key_accepted():
         return _render(401, form=form, notice="This service requires an API key, so the try-it form is "
                                               "switched off. Use POST /v1/check with your key.")
     body, form_errors = build_request(form)

@@ -28,27 +28,38 @@ def _depth(text):
     return deepest
 
 
+class JSONTextError(ValueError):
+    """Bytes that are not one well-formed, bounded JSON value; the message says why."""
+
+
+def decode_json(raw):
+    """Strictly parse JSON bytes: valid UTF-8, no NaN/Infinity, nesting at most MAX_DEPTH."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise JSONTextError(f"not valid UTF-8 (byte {error.start})") from error
+    if not text.strip():
+        raise JSONTextError("empty")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as error:
+        raise JSONTextError(f"nested too deeply (JSON nesting limit {MAX_DEPTH})") from error
+    except ValueError as error:
+        raise JSONTextError(f"not valid JSON: {error}") from error
+    if _depth(text) > MAX_DEPTH:
+        raise JSONTextError(f"nested too deeply (JSON nesting limit {MAX_DEPTH})")
+    return value
+
+
 def read_json():
     """The request body as JSON, or a 415/400 problem naming what is wrong with it."""
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"Send the body as application/json (got {mimetype or 'no content type'}).")
-    raw = request.get_data(cache=False)
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise MalformedJSON(f"The body is not valid UTF-8 (byte {error.start}).") from error
-    if not text.strip():
-        raise MalformedJSON("The body is empty.")
-    try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError as error:
-        raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).") from error
-    except ValueError as error:
-        raise MalformedJSON(f"The body is not valid JSON: {error}.") from error
-    if _depth(text) > MAX_DEPTH:
-        raise MalformedJSON(f"The JSON is nested too deeply (limit {MAX_DEPTH}).")
-    return value
+        return decode_json(request.get_data(cache=False))
+    except JSONTextError as error:
+        raise MalformedJSON(f"The body is {error}.") from error
 
 
 def check_request_schema():
