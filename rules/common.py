@@ -2,6 +2,8 @@
 
 from durable.lang import c, m
 
+from rules.base import Explanation
+
 SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is fewer than 140 characters
 
 
@@ -56,3 +58,13 @@ def summary_with_names(template, names, limit=SUMMARY_LIMIT):
         if len(text) <= limit:
             return text
     return short(template.format(names=join_names(names, 1)), limit)
+
+
+def medication_explanation(context, ids, summary, rationale, recommendation, extra_ids=()):
+    """The usual alert about some of the caller's medications: a summary template with {names}, plain text."""
+    return Explanation(
+        summary=summary_with_names(summary, names_of(context, ids)),
+        rationale=rationale,
+        recommendation=recommendation,
+        medications=tuple(extra_ids) + tuple(ids),
+    )

@@ -21,8 +21,8 @@ Then  info (ldn-trial-duration).
 
 from durable.lang import c, m
 
-from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, join_names, names_of, summary_with_names
+from rules.base import Clause, Rule
+from rules.common import ids_of, medication_explanation
 from rules.references import LDN_GUIDANCE, LDN_RESEARCH
 
 LOW_MG, HIGH_MG = 1.5, 4.5
@@ -50,67 +50,72 @@ def _doses(context, ids):
 
 def explain_above(findings, context):
     ids = ids_of(findings, "m")
-    return Explanation(
-        summary=summary_with_names("Low-dose naltrexone above 4.5 mg a day: {names}.", names_of(context, ids)),
-        rationale=(
+    return medication_explanation(
+        context,
+        ids,
+        "Low-dose naltrexone above 4.5 mg a day: {names}.",
+        (
             f"{_doses(context, ids)}. The LDN protocol's dose range is 1.5-4.5 mg daily (the daily total counts: "
             "4.5 mg twice daily is 9 mg); this is above the dose the guidance recommends."
         ),
-        recommendation="Check the intended dose and frequency; the target LDN dose is 4.5 mg once daily at bedtime.",
-        medications=tuple(ids),
+        "Check the intended dose and frequency; the target LDN dose is 4.5 mg once daily at bedtime.",
     )
 
 
 def explain_below(findings, context):
     ids = ids_of(findings, "m")
-    return Explanation(
-        summary=summary_with_names("Low-dose naltrexone below 1.5 mg a day: {names}.", names_of(context, ids)),
-        rationale=f"{_doses(context, ids)}. The LDN protocol starts at 1.5 mg daily and ranges up to 4.5 mg daily.",
-        recommendation=(
+    return medication_explanation(
+        context,
+        ids,
+        "Low-dose naltrexone below 1.5 mg a day: {names}.",
+        f"{_doses(context, ids)}. The LDN protocol starts at 1.5 mg daily and ranges up to 4.5 mg daily.",
+        (
             "Check the intended dose: the protocol starts at 1.5 mg daily. A lower dose may be deliberate (for "
             "example in a sensitive patient), but it is outside the guidance."
         ),
-        medications=tuple(ids),
     )
 
 
 def explain_unverified(findings, context):
     ids = ids_of(findings, "m")
-    return Explanation(
-        summary=summary_with_names("Could not work out the daily dose of {names}; dose not checked.", names_of(context, ids)),
-        rationale=(
+    return medication_explanation(
+        context,
+        ids,
+        "Could not work out the daily dose of {names}; dose not checked.",
+        (
             "The dose or frequency of this low-dose naltrexone could not be read from the order, so the "
             "1.5-4.5 mg daily range could not be checked."
         ),
-        recommendation="Send the dose (mg per dose, or strength and units per dose) and the frequency.",
-        medications=tuple(ids),
+        "Send the dose (mg per dose, or strength and units per dose) and the frequency.",
     )
 
 
 def explain_titration(findings, context):
     ids = ids_of(findings, "ldn")
-    return Explanation(
-        summary=summary_with_names("New low-dose naltrexone start above 1.5 mg a day: {names}.", names_of(context, ids)),
-        rationale=(
+    return medication_explanation(
+        context,
+        ids,
+        "New low-dose naltrexone start above 1.5 mg a day: {names}.",
+        (
             f"{_doses(context, ids)}. The standard protocol starts at 1.5 mg daily for 1-2 weeks, then 3 mg for "
             "1-2 weeks, before the 4.5 mg target. Side effects such as vivid dreams, sleep disturbances or "
             "headaches typically resolve within the first few weeks."
         ),
-        recommendation="Start at 1.5 mg at bedtime and increase to 3 mg, then 4.5 mg, every 1-2 weeks as tolerated.",
-        medications=tuple(ids),
+        "Start at 1.5 mg at bedtime and increase to 3 mg, then 4.5 mg, every 1-2 weeks as tolerated.",
     )
 
 
 def explain_timing(findings, context):
     ids = ids_of(findings, "m")
-    return Explanation(
-        summary=summary_with_names("Low-dose naltrexone not scheduled at bedtime: {names}.", names_of(context, ids)),
-        rationale=(
+    return medication_explanation(
+        context,
+        ids,
+        "Low-dose naltrexone not scheduled at bedtime: {names}.",
+        (
             "The LDN protocol gives the dose once daily at bedtime; this order's schedule does not say bedtime "
             "(or gives more than one dose a day)."
         ),
-        recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
-        medications=tuple(ids),
+        "Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
     )
 
 
@@ -118,17 +123,14 @@ def _explain_trial(stage):
     def explain(findings, context):
         ids = ids_of(findings, "m")
         days = "; ".join(f"{context.medications[f['m']['ref']].name}: {f['m']['course_days']} days" for f in findings)
-        return Explanation(
-            summary=summary_with_names("Low-dose naltrexone " + stage + ": {names}.", names_of(context, ids)),
-            rationale=(
-                f"{days}. Benefits of LDN may take 2-3 months to become noticeable, and treatment should continue "
-                f"for at least 6 months to evaluate its effect properly. {EVIDENCE_NOTE}"
-            ),
-            recommendation=(
-                "If LDN was stopped for lack of effect, note that the trial was shorter than the protocol's "
-                "evaluation period; if for side effects, record them. Plan a course of at least 6 months."
-            ),
-            medications=tuple(ids),
+        return medication_explanation(
+            context,
+            ids,
+            "Low-dose naltrexone " + stage + ": {names}.",
+            f"{days}. Benefits of LDN may take 2-3 months to become noticeable, and treatment should continue "
+            f"for at least 6 months to evaluate its effect properly. {EVIDENCE_NOTE}",
+            "If LDN was stopped for lack of effect, note that the trial was shorter than the protocol's "
+            "evaluation period; if for side effects, record them. Plan a course of at least 6 months.",
         )
 
     return explain

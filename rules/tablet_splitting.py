@@ -12,8 +12,8 @@ Then  a moderate alert recommending compounded LDN. A whole 50 mg tablet (alcoho
 
 from durable.lang import m
 
-from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, join_names, names_of, summary_with_names
+from rules.base import Clause, Rule
+from rules.common import ids_of, medication_explanation
 from rules.references import LDN_GUIDANCE
 
 
@@ -30,18 +30,15 @@ def explain(findings, context):
         dose = f"{med.dose_mg:g} mg" if med.dose_mg is not None else "a divided dose"
         strength = f"{med.strength_mg:g} mg" if med.strength_mg else "commercial"
         details.append(f"{med.name}: {dose} from a {strength} tablet")
-    return Explanation(
-        summary=summary_with_names("Commercial naltrexone tablet divided for a low dose: {names}.", names_of(context, ids)),
-        rationale=(
-            "; ".join(details) + ". Commercial naltrexone tablets (50 mg) cannot be divided accurately into the "
-            "1.5-4.5 mg doses used for low-dose naltrexone: cutting, quartering or dissolving a tablet at home "
-            "gives uneven, unpredictable doses."
-        ),
-        recommendation=(
-            "Prescribe compounded low-dose naltrexone (capsules or liquid at the intended strength, e.g. 1.5, 3 or "
-            "4.5 mg) from a reputable compounding pharmacy instead of dividing commercial tablets."
-        ),
-        medications=tuple(ids),
+    return medication_explanation(
+        context,
+        ids,
+        "Commercial naltrexone tablet divided for a low dose: {names}.",
+        "; ".join(details) + ". Commercial naltrexone tablets (50 mg) cannot be divided accurately into the "
+        "1.5-4.5 mg doses used for low-dose naltrexone: cutting, quartering or dissolving a tablet at home "
+        "gives uneven, unpredictable doses.",
+        "Prescribe compounded low-dose naltrexone (capsules or liquid at the intended strength, e.g. 1.5, 3 or "
+        "4.5 mg) from a reputable compounding pharmacy instead of dividing commercial tablets.",
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 from durable.engine import Promise
 from durable.lang import m
 
-from rules.base import Clause, Explanation, Rule
+from rules.base import Clause, Rule
 from rules.catalogue import RULES
 from rules.references import LDN_GUIDANCE
 from service.checker import Checker

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import socket
 import threading
 import time
 
