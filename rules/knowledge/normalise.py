@@ -195,7 +195,7 @@ def _dose(medication, strength, strength_unit, form, sig_text, assumptions):
     if sig.units is not None:
         mg = sig.units * strength if strength and strength_unit == "mg" else None
         return mg, sig.units, sig.split_words
-    if strength and strength_unit == "mg" and form in {"tablet", "capsule", "film", "lozenge"}:
+    if strength and strength_unit == "mg" and form in {"tablet", "capsule", "film", "lozenge", None}:
         assumptions.append("one unit per dose (no dose stated)")
         return strength, 1.0, sig.split_words
     return None, None, sig.split_words
