@@ -10,6 +10,9 @@ from rules.knowledge.conditions import classify_condition
 from rules.knowledge.normalise import COMMERCIAL_NALTREXONE_TABLETS_MG
 
 PATIENT_ID = "patient"
+# The extended-release naltrexone label: after buprenorphine or methadone, withdrawal can be precipitated for as
+# long as two weeks.
+_LONG_WINDOW_INGREDIENTS = frozenset({"methadone", "buprenorphine", "levomethadyl", "levomethadone"})
 _CUT_WORDS = frozenset({"quarter", "quarters", "dissolve", "dissolved", "crush", "crushed", "shave", "pieces"})
 _AMBIGUOUS_CUT_WORDS = frozenset({"cut", "split", "divide", "divided", "break", "halve"})
 
@@ -116,6 +119,11 @@ def medication_fact(med, index, as_of):
     return fact
 
 
+def _ingredients_of(medications, med_id):
+    """The ingredients of the medication with a caller's id."""
+    return next((m.ingredients for m in medications if m.id == med_id), ())
+
+
 def _last_opioid_use(patient, medications):
     """The latest known opioid use: the stated date, or the end of a stopped opioid, and its kind."""
     candidates = []
@@ -173,8 +181,14 @@ def patient_fact(patient, medications, vocabulary, as_of):
     if last_use is not None:
         fact["days_since_last_opioid"] = (as_of - last_use).days
         fact["last_opioid_source"] = source
-        # Methadone or buprenorphine anywhere on the list: the longer (14-day) window applies.
-        fact["last_opioid_maintenance"] = bool(maintenance_meds)
+        # After methadone or buprenorphine (any product) the longer, 14-day window applies: the last opioid
+        # when we know which one it was, otherwise any such product on the list.
+        long_acting = [m for m in medications if _LONG_WINDOW_INGREDIENTS & set(m.ingredients)]
+        fact["last_opioid_maintenance"] = (
+            bool(_LONG_WINDOW_INGREDIENTS & set(_ingredients_of(medications, source)))
+            if source != "stated"
+            else bool(long_acting)
+        )
     for procedure in patient.get("upcoming_procedures") or ():
         date = procedure.get("date")
         if date is None or date >= as_of:

@@ -6,7 +6,7 @@ precipitation of withdrawal symptoms for as long as two weeks" (extended-release
 
 When  naltrexone is being started (proposed, no current naltrexone) and the last opioid use was under 7 days ago
 Then  critical.
-When  it was 7 to 10 days ago (7 to 14 days when the list holds methadone or buprenorphine)
+When  it was 7 to 10 days ago (7 to 14 days when the last opioid was methadone or buprenorphine)
 Then  high.
 Past the window: nothing. The last use is the patient's last_opioid_use, or the end date of a stopped opioid.
 """
