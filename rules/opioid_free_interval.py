@@ -67,8 +67,8 @@ RULE_HIGH = Rule(
     summary="Naltrexone started inside the 7-10 day opioid-free window (14 days after methadone or buprenorphine).",
     guideline="opioid-free for a minimum of 7-10 days; after buprenorphine or methadone, as long as two weeks",
     guideline_source="Naltrexone tablets and Vivitrol prescribing information",
-    when="naltrexone is being started and the last opioid use was 7-10 days before as_of, X
-    "holds methadone or buprenorphine",
+    when="naltrexone is being started and the last opioid use was 7-10 days before as_of, or 7-14 days when the last "
+    "opioid was methadone or buprenorphine",
     then="a high alert: delay the start until the window has passed and confirm the opioid-free state",
     clauses=(
         Clause(
