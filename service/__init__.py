@@ -53,8 +53,8 @@ def create_app(config=None):
         app.config.update(config)
     configure_logging(app.config["LOG_LEVEL"])
 
-    from service import api, errors, metrics, security  # noqa: PLC0415
-    from service import pages  # noqa: PLC0415
+    # Imported here: the views import the checker, and the checker imports durable-rules.
+    from service import api, cds_hooks, errors, metrics, pages, security  # noqa: PLC0415
 
     errors.register_error_handlers(app)
     install_request_logging(app)
@@ -64,8 +64,6 @@ def create_app(config=None):
     app.extensions["ldn_observe"] = _observe
     metrics.install_metrics(app)  # GET /metrics; wraps ldn_observe so checks are also counted
     app.register_blueprint(api.bp)
-    from service import cds_hooks  # noqa: PLC0415
-
     app.register_blueprint(cds_hooks.bp)  # CDS Hooks 2.0: /cds-services (checks the EHR's JWT; see cds_auth)
     app.register_blueprint(pages.bp)  # GET/POST /: the rule catalogue and try-it page (HTML)
     log.info(
