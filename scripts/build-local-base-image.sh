@@ -45,18 +45,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # 0. Docker daemon: start it only if `docker info` fails
-if ! docker info >/dev/null 2>&1; then
-    if ! command -v dockerd >/dev/null 2>&1; then
-        log "docker is not installed: apt-get update && apt-get install -y docker.io"
-        exit 1
-    fi
-    log "starting dockerd (log: /tmp/dockerd.log)"
-    setsid dockerd >/tmp/dockerd.log 2>&1 < /dev/null &
-    for _ in $(seq 1 30); do
-        docker info >/dev/null 2>&1 && break
-        sleep 1
-    done
-    docker info >/dev/null
+# shellcheck source=scripts/lib-dockerd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-dockerd.sh"
+if ! start_dockerd_if_needed; then
+    log "no Docker daemon (Debian: apt-get update && apt-get install -y docker.io; log: /tmp/dockerd.log)"
+    exit 1
 fi
 
 if [ "${FORCE:-0}" != 1 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then

@@ -56,19 +56,11 @@ if ! command -v docker >/dev/null 2>&1; then
     fail "docker CLI not found (Debian: apt-get update && apt-get install -y docker.io)"
     summary_and_exit
 fi
-if ! docker info >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ] && command -v dockerd >/dev/null 2>&1; then
-        info "starting dockerd (log: /tmp/dockerd.log)"
-        setsid dockerd >/tmp/dockerd.log 2>&1 < /dev/null &
-        for _ in $(seq 1 30); do
-            docker info >/dev/null 2>&1 && break
-            sleep 1
-        done
-    fi
-    if ! docker info >/dev/null 2>&1; then
-        fail "docker daemon not reachable (see /tmp/dockerd.log)"
-        summary_and_exit
-    fi
+# shellcheck source=scripts/lib-dockerd.sh
+. "$ROOT/scripts/lib-dockerd.sh"
+if ! start_dockerd_if_needed; then
+    fail "docker daemon not reachable (see /tmp/dockerd.log)"
+    summary_and_exit
 fi
 pass "docker daemon is running"
 
