@@ -1,4 +1,4 @@
-"""The native API: POST /v1/check, GET /v1/rules, GET /healthz, GET /readyz, GET /openapi.yaml."""
+"""The native API: POST /v1/check (and /v1/check/fhir), GET /v1/rules, GET /healthz, GET /readyz, GET /openapi.yaml."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
 from service import auth
+from service.detected_issues import detected_issue_bundle
 from service.errors import ServiceUnavailable
 from service.requests import check_request_schema, load_with, read_json
 
@@ -31,16 +32,31 @@ def check_response(result, ruleset):
     }
 
 
-@bp.post("/v1/check")
-def check():
-    """Check one patient's medication list."""
+def _run_check():
+    """Authenticate, validate and check the request body; (validated request, result, ruleset)."""
     auth.require_native_auth()
-    body = read_json()
-    request_data = load_with(check_request_schema(), body)
+    request_data = load_with(check_request_schema(), read_json())
     service = checker()
     result = service.check(request_data)
     current_app.extensions["ldn_observe"](result)
-    return jsonify(check_response(result, service.ruleset))
+    return request_data, result, service.ruleset
+
+
+@bp.post("/v1/check")
+def check():
+    """Check one patient's medication list."""
+    _request_data, result, ruleset = _run_check()
+    return jsonify(check_response(result, ruleset))
+
+
+@bp.post("/v1/check/fhir")
+def check_fhir():
+    """The same check, answered as a FHIR R4 Bundle of DetectedIssue resources."""
+    request_data, result, _ruleset = _run_check()
+    names = {med["id"]: med.get("name") or "" for med in request_data["medications"]}
+    response = jsonify(detected_issue_bundle(result, names))
+    response.mimetype = "application/fhir+json"
+    return response
 
 
 @bp.get("/v1/rules")
