@@ -26,7 +26,8 @@ class Facts:
     by_id: dict
 
 
-def _round(value):
+def rounded(value):
+    """A quantity rounded to 4 decimals (so 3 × 1.5 mg compares as 4.5), None kept."""
     return None if value is None else round(value, 4)
 
 
@@ -111,7 +112,7 @@ def medication_fact(med, index, as_of):
     ):
         return None  # an ordinary, recognised medication: no rule reads it, so the engine never sees it
     if med.daily_mg is not None:
-        fact["daily_mg"] = _round(med.daily_mg)
+        fact["daily_mg"] = rounded(med.daily_mg)
     course = _course_days(med, as_of)
     if course is not None:
         fact["course_days"] = course

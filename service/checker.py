@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rules.base import SEVERITY_RANK
 from rules.catalogue import RULES, RULESET_NAME, RULESET_VERSION
-from rules.facts import build_facts
+from rules.facts import build_facts, rounded
 from rules.knowledge.normalise import normalise_medication
 from rules.knowledge.recognise import suggest_names
 from rules.knowledge.vocabulary import load_vocabulary
@@ -34,10 +34,6 @@ class CheckResult:
     normalise_seconds: float
 
 
-def _round(value):
-    return None if value is None else round(value, 4)
-
-
 MAX_SUGGESTED = 10  # unrecognised medications per request that get spelling suggestions (bounded work)
 
 
@@ -55,13 +51,13 @@ def medication_view(med, suggestions=()):
         "form": med.form,
         "release": med.release,
         "compounded": med.compounded or None,
-        "strength_mg": _round(med.strength_mg),
-        "dose_mg": _round(med.dose_mg),
-        "times_per_day": _round(med.times_per_day),
-        "daily_dose_mg": _round(med.daily_mg),
+        "strength_mg": rounded(med.strength_mg),
+        "dose_mg": rounded(med.dose_mg),
+        "times_per_day": rounded(med.times_per_day),
+        "daily_dose_mg": rounded(med.daily_mg),
         "as_needed": med.as_needed or None,
         "bedtime": med.bedtime,
-        "tablet_fraction": _round(med.tablet_fraction),
+        "tablet_fraction": rounded(med.tablet_fraction),
     }
     view.update({k: v for k, v in optional.items() if v is not None})
     if med.matched:

@@ -13,9 +13,10 @@ from flask import Blueprint, current_app, render_template, request
 from marshmallow import ValidationError
 
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
-from schemas.check import MEDICATION_STATUSES, CheckRequestSchema, flatten_errors
+from schemas.check import MEDICATION_STATUSES, flatten_errors
 from service.api import check_response, checker
 from service.auth import api_key_accepted
+from service.requests import check_request_schema
 
 bp = Blueprint("pages", __name__)
 
@@ -134,7 +135,7 @@ def try_it():
                                               "switched off. Use POST /v1/check with your key.")
     body, form_errors = build_request(form)
     try:
-        validated = CheckRequestSchema(current_app.config["MAX_MEDICATIONS"]).load(body)
+        validated = check_request_schema().load(body)
     except ValidationError as error:
         form_errors = {**flatten_errors(error.messages), **form_errors}
     if form_errors:
