@@ -19,6 +19,7 @@ RULES = (
     opioid_dependence.RULE,
     opioid_free_interval.RULE_CRITICAL,
     opioid_use.RULE,
+    unrecognized.POSSIBLE_OPIOID,
     opioid_free_interval.RULE_HIGH,
     duplicate_naltrexone.RULE_HIGH,
     tablet_splitting.RULE,
@@ -28,6 +29,7 @@ RULES = (
     procedures.RULE,
     *ldn_protocol.RULES,
     opioid_dependence.HISTORY_RULE,
+    unrecognized.PARTIAL,
     unrecognized.RULE,
 )
 

@@ -106,6 +106,13 @@ def medication_fact(med, index, as_of):
         "schedule_stated": med.schedule_stated,
         "bedtime": med.bedtime is True,
         "daily_known": med.daily_mg is not None,
+        # Recognition: "partial" = something identified but a word left unexplained or an ambiguity that matters;
+        # "possible_opioid" = an unresolved word could be an opioid. "shown" is set by build_facts: whether a
+        # visible alert already covers the line (so the info line does not repeat it).
+        "identified": med.identified,
+        "partial": med.identified and not med.recognized and not med.possible_opioid,
+        "possible_opioid": med.possible_opioid,
+        "unchecked_shown": False,
     }
     if not any(fact[k] for k in ("opioid_agonist", "implies_opioid_exposure", "samidorphan", "naltrexone")) and (
         med.recognized
@@ -201,8 +208,13 @@ def patient_fact(patient, medications, vocabulary, as_of):
 def build_facts(patient, medications, vocabulary, as_of):
     """The facts for one request: the patient fact and the medication facts rules can use."""
     med_facts = [f for f in (medication_fact(m, i, as_of) for i, m in enumerate(medications)) if f is not None]
+    patient_facts = patient_fact(patient or {}, medications, vocabulary, as_of)
+    for fact in med_facts:
+        fact["unchecked_shown"] = bool(
+            patient_facts["naltrexone_current"] and fact["current"] and (fact["partial"] or fact["possible_opioid"])
+        )
     return Facts(
-        patient=patient_fact(patient or {}, medications, vocabulary, as_of),
+        patient=patient_facts,
         medications=med_facts,
         by_id={m.id: m for m in medications},
     )

@@ -221,6 +221,18 @@ class AlertSchema(StrictSchema):
     references = fields.List(fields.Nested(ReferenceSchema), required=True, validate=validate.Length(min=1))
 
 
+class ReadAsSchema(StrictSchema):
+    term = fields.String(required=True)
+    as_ = fields.String(required=True, data_key="as")
+
+
+class AmbiguitySchema(StrictSchema):
+    term = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("abbreviation", "truncation", "spelling", "sig")))
+    readings = fields.List(fields.String(), required=True)
+    matters = fields.Boolean(required=True)
+
+
 class MedicationViewSchema(StrictSchema):
     id = fields.String(required=True)
     recognized = fields.Boolean(required=True)
@@ -240,6 +252,10 @@ class MedicationViewSchema(StrictSchema):
     tablet_fraction = fields.Float()
     matched = fields.List(fields.String())
     unmatched_terms = fields.List(fields.String())
+    recognition = fields.String(validate=validate.OneOf(("partial", "none")))
+    read_as = fields.List(fields.Nested(lambda: ReadAsSchema()))
+    ambiguities = fields.List(fields.Nested(lambda: AmbiguitySchema()))
+    possible_opioid = fields.Boolean()
     assumptions = fields.List(fields.String())
     suggestions = fields.List(fields.String())
 

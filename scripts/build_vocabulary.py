@@ -311,6 +311,15 @@ def build(reference, unii_path):
     for ingredient in seen:
         vocab.add_name(ingredient, [ingredient], UNII_OFFICIAL)
     check_opioid_coverage(vocab)
+    ambiguous = {}
+    for abbreviation, readings in curated["ambiguous"].items():
+        key = name_key(abbreviation)
+        vocab.names.pop(key, None)  # an ambiguous abbreviation is never read by a plain lookup
+        ambiguous[key] = [
+            {"label": r["label"], "i": sorted(vocab.synonyms.get(i, i) for i in r["ingredients"]),
+             **{k: r[k] for k in ("min_mg", "max_mg", "words") if k in r}}
+            for r in readings
+        ]
     names = {}
     for key, (_level, ingredients, flags) in sorted(vocab.names.items()):
         value = ";".join(sorted(ingredients))
@@ -324,6 +333,7 @@ def build(reference, unii_path):
         "rxcui": dict(sorted(vocab.rxcui.items())),
         "ndc": dict(sorted(vocab.ndc.items())),
         "conditions": load_conditions(reference, curated),
+        "ambiguous": ambiguous,
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     counts.update({k: len(body[k]) for k in ("names", "rxcui", "ndc", "ingredients")})

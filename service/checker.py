@@ -64,6 +64,22 @@ def medication_view(med, suggestions=()):
         view["matched"] = list(dict.fromkeys(med.matched))
     if med.unmatched:
         view["unmatched_terms"] = list(dict.fromkeys(med.unmatched))
+    if not med.recognized:
+        view["recognition"] = "partial" if med.identified else "none"
+    if med.expansions:
+        view["read_as"] = [{"term": term, "as": label} for term, label in dict.fromkeys(med.expansions)]
+    if med.ambiguities:
+        view["ambiguities"] = [
+            {
+                "term": ambiguity.term,
+                "kind": ambiguity.kind,
+                "readings": [reading.label for reading in ambiguity.readings],
+                "matters": is_open,
+            }
+            for ambiguity, is_open in med.ambiguities
+        ]
+    if med.possible_opioid:
+        view["possible_opioid"] = True
     if med.assumptions:
         view["assumptions"] = list(med.assumptions)
     if suggestions:

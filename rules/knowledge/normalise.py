@@ -11,7 +11,8 @@ from rules.knowledge.dosing import (
     parse_strengths,
     volume_ml,
 )
-from rules.knowledge.recognise import EMPTY, recognise_code, recognise_text
+from rules.knowledge.recognise import EMPTY, Recognition, reading_classes, recognise_code, recognise_text
+from rules.knowledge.sig import read_sig, split_sig
 from rules.knowledge.text import fold
 
 CURRENT_STATUSES = frozenset({"active", "proposed", "on-hold"})
@@ -69,6 +70,19 @@ class NormalisedMedication:
     matched: tuple = ()
     unmatched: tuple = ()
     assumptions: list = field(default_factory=list)
+    identified: bool = None  # something was identified (recognized also needs every word accounted for)
+    expansions: tuple = ()
+    ambiguities: tuple = ()  # (Ambiguity, whether its readings differ for any rule)
+    possible_classes: frozenset = frozenset()  # classes an unresolved word could add
+
+    def __post_init__(self):
+        if self.identified is None:
+            self.identified = self.recognized
+
+    @property
+    def possible_opioid(self):
+        """An unresolved word of the line could be an opioid the rules would otherwise see."""
+        return "opioid_agonist" in self.possible_classes and "opioid_agonist" not in self.classes
 
     def has(self, klass):
         """True when the medication carries a class (ingredient or product)."""
@@ -172,33 +186,98 @@ def _strength_mg(medication, recognition, strengths):
     return None, None
 
 
-def _dose(medication, strength, strength_unit, form, sig_text, assumptions):
-    """mg per administration and the fraction of a dispensed unit it takes."""
+def _structured_dose(medication, strength, strength_unit):
+    """(mg, units) of the structured dose field, or None when it is absent."""
     dose = medication.get("dose")
-    sig = parse_sig_dose(sig_text, strength if strength_unit == "mg" else None)
-    if dose:
-        unit = dose["unit"].lower()
-        if unit in MASS_TO_MG:
-            mg = dose["value"] * MASS_TO_MG[unit]
-            fraction = mg / strength if strength and strength_unit == "mg" else None
-            return mg, fraction, sig.split_words
-        if unit in UNIT_FORMS:
-            mg = dose["value"] * strength if strength and strength_unit == "mg" else None
-            return mg, dose["value"], sig.split_words
-        millilitres = volume_ml(dose["value"], unit)
-        if millilitres is not None and strength and strength_unit == "mg/mL":
-            return millilitres * strength, None, sig.split_words
-        return None, None, sig.split_words
+    if not dose:
+        return None
+    unit = dose["unit"].lower()
+    if unit in MASS_TO_MG:
+        mg = dose["value"] * MASS_TO_MG[unit]
+        return mg, (mg / strength if strength and strength_unit == "mg" else None)
+    if unit in UNIT_FORMS:
+        return (dose["value"] * strength if strength and strength_unit == "mg" else None), dose["value"]
+    millilitres = volume_ml(dose["value"], unit)
+    if millilitres is not None and strength and strength_unit == "mg/mL":
+        return millilitres * strength, None
+    return None, None
+
+
+def _sig_dose(sig, strength, strength_unit):
+    """(mg, units) of a dose read from a sig, or None when the sig gives none."""
+    if not sig.states_dose:
+        return None
+    per_unit = strength if strength and strength_unit == "mg" else None
     if sig.mg is not None:
-        fraction = sig.mg / strength if strength and strength_unit == "mg" else None
-        return sig.mg, fraction, sig.split_words
+        return sig.mg, (sig.mg / per_unit if per_unit else None)
     if sig.units is not None:
-        mg = sig.units * strength if strength and strength_unit == "mg" else None
-        return mg, sig.units, sig.split_words
+        return (sig.units * per_unit if per_unit else None), sig.units
+    if strength and strength_unit == "mg/mL":
+        return sig.ml * strength, None
+    return None, None
+
+
+def _fmt(mg):
+    return f"{mg:g} mg"
+
+
+def _dose(medication, strength, strength_unit, form, sigs, assumptions):
+    """mg per administration and the fraction of a dispensed unit it takes; the first source that states it wins."""
+    stated = [("dose", _structured_dose(medication, strength, strength_unit))]
+    stated += [(field, _sig_dose(sig, strength, strength_unit)) for field, sig in sigs]
+    stated = [(field, value) for field, value in stated if value is not None]
+    if stated:
+        field, (mg, units) = stated[0]
+        for other, (other_mg, _units) in stated[1:]:
+            if mg is not None and other_mg is not None and abs(mg - other_mg) > 1e-6:
+                assumptions.append(f"dose {_fmt(mg)} from {field}; {other} says {_fmt(other_mg)}")
+                break
+        return mg, units
     if strength and strength_unit == "mg" and form in {"tablet", "capsule", "film", "lozenge", None}:
         assumptions.append("one unit per dose (no dose stated)")
-        return strength, 1.0, sig.split_words
-    return None, None, sig.split_words
+        return strength, 1.0
+    return None, None
+
+
+def _frequency(medication, sigs, assumptions):
+    """Times a day, as-needed and bedtime: structured fields first, then the instructions, then the name's sig."""
+    sources = []
+    if medication.get("frequency") or medication.get("timing"):
+        sources.append(("frequency", parse_frequency(medication.get("frequency"), medication.get("timing"))))
+    sources += [(field, sig) for field, sig in sigs]
+    times, times_field = None, None
+    for field, source in sources:
+        if source.times_per_day is None:
+            continue
+        if times is None:
+            times, times_field = source.times_per_day, field
+        elif abs(source.times_per_day - times) > 1e-6:
+            assumptions.append(f"{times:g} times a day from {times_field}; {field} says {source.times_per_day:g}")
+            break
+    bedtime = next((source.bedtime for _, source in sources if source.bedtime is not None), None)
+    if times is not None and times > 1:
+        bedtime = False
+    as_needed = bool(medication.get("as_needed")) or any(source.as_needed for _, source in sources)
+    timing_stated = any(source.timing_stated for _, source in sources)
+    return times, bedtime, as_needed, timing_stated
+
+
+def _weigh_ambiguities(vocabulary, recognition):
+    """(ingredients every reading shares, [(ambiguity, open)], classes an open ambiguity could add, classes
+    every reading of a closed ambiguity has)."""
+    shared, weighed, possible, common_classes = [], [], set(), set()
+    for ambiguity in recognition.ambiguities:
+        readings = ambiguity.readings
+        class_sets = [reading_classes(vocabulary, r) for r in readings]
+        is_open = len(set(class_sets)) > 1 or ambiguity.kind in ("spelling", "sig")
+        weighed.append((ambiguity, is_open))
+        common = set(readings[0].ingredients).intersection(*(r.ingredients for r in readings[1:]))
+        shared.extend(i for i in readings[0].ingredients if i in common)
+        if is_open:
+            possible.update(frozenset().union(*class_sets) - frozenset.intersection(*class_sets))
+        else:
+            common_classes.update(class_sets[0])
+    return tuple(dict.fromkeys(shared)), weighed, frozenset(possible), frozenset(common_classes)
 
 
 def normalise_medication(vocabulary, medication, index, as_of):
@@ -206,24 +285,36 @@ def normalise_medication(vocabulary, medication, index, as_of):
     name = medication.get("name") or ""
     displays = " ".join(c.get("display", "") for c in medication.get("codes") or ())
     recognition = _recognise(vocabulary, medication)
-    product_text = " ".join(filter(None, (name, displays, *recognition.displays, medication.get("form"))))
+    shared, weighed, possible, common_classes = _weigh_ambiguities(vocabulary, recognition)
+    ingredients = tuple(dict.fromkeys(recognition.ingredients + shared))
+    if shared:
+        recognition = Recognition(ingredients, recognition.flags, recognition.matched, recognition.unmatched,
+                                  recognition.displays, recognition.expansions, recognition.ambiguities)
+    name_product, name_sig = split_sig(fold(name))
+    product_text = " ".join(filter(None, (name_product, displays, *recognition.displays, medication.get("form"))))
     folded_product = fold(product_text)
     form = _detect_form(fold(medication["form"]) + " " + folded_product if medication.get("form") else folded_product)
-    strengths = parse_strengths(" ".join(filter(None, (name, displays, *recognition.displays))))
+    if form is None and name_sig:
+        form = _detect_form(name_sig)
+    strengths = parse_strengths(" ".join(filter(None, (name_product, displays, *recognition.displays))))
     strength, strength_unit = _strength_mg(medication, recognition, strengths)
     sig_text = medication.get("instructions") or ""
+    per_unit = strength if strength_unit == "mg" else None
+    sigs = [(f, read_sig(text, per_unit)) for f, text in (("instructions", sig_text), ("name", name_sig)) if text]
     assumptions = []
-    dose_mg, fraction, split_words = _dose(medication, strength, strength_unit, form, sig_text, assumptions)
-    frequency = parse_frequency(medication.get("frequency"), medication.get("timing"), sig_text)
-    times = frequency.times_per_day
-    if times is None and frequency.bedtime:
+    dose_mg, fraction = _dose(medication, strength, strength_unit, form, sigs, assumptions)
+    split_words = tuple(sorted({w for _, sig in sigs for w in sig.split_words}))
+    times, bedtime, as_needed, timing_stated = _frequency(medication, sigs, assumptions)
+    stated_times = times
+    if times is None and bedtime:
         times = 1.0  # "at bedtime" alone is once a day
-    if times is None and dose_mg is not None and not frequency.as_needed and not medication.get("as_needed"):
+    if times is None and dose_mg is not None and not as_needed:
         times = 1.0
         assumptions.append("once daily (no frequency stated)")
-    as_needed = bool(medication.get("as_needed")) or frequency.as_needed
     daily = dose_mg * times if dose_mg is not None and times is not None else None
-    classes = _product_classes(vocabulary, recognition, product_text + " " + sig_text, form, strength)
+    classes = common_classes | _product_classes(
+        vocabulary, recognition, product_text + " " + sig_text + " " + name_sig, form, strength
+    )
     described = fold(" ".join((name, sig_text, displays)))
     compounded = bool(medication.get("compounded")) or any(w in described for w in _COMPOUNDED_WORDS)
     if "naltrexone_oral" in classes and not compounded:
@@ -237,11 +328,14 @@ def normalise_medication(vocabulary, medication, index, as_of):
     ended = end_date is not None and end_date < as_of and status in CURRENT_STATUSES
     if ended:
         assumptions.append("treated as completed (end date before as_of)")
+    identified = bool(ingredients) or any(not is_open for _, is_open in weighed)
+    complete = not recognition.unmatched and not any(is_open for _, is_open in weighed)
     return NormalisedMedication(
         id=medication.get("id", str(index)),
         name=name or displays,
-        recognized=recognition.recognized,
-        ingredients=recognition.ingredients,
+        recognized=identified and complete,
+        identified=identified,
+        ingredients=ingredients,
         classes=classes,
         form=form,
         release=_detect_release(folded_product),
@@ -254,8 +348,8 @@ def normalise_medication(vocabulary, medication, index, as_of):
         times_per_day=times,
         daily_mg=daily,
         as_needed=as_needed,
-        bedtime=frequency.bedtime,
-        schedule_stated=frequency.times_per_day is not None or frequency.timing_stated,
+        bedtime=bedtime,
+        schedule_stated=stated_times is not None or timing_stated,
         tablet_fraction=fraction if form == "tablet" else None,
         split_words=split_words,
         start_date=medication.get("start_date"),
@@ -263,4 +357,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
         matched=recognition.matched,
         unmatched=recognition.unmatched,
         assumptions=assumptions,
+        expansions=recognition.expansions,
+        ambiguities=tuple(weighed),
+        possible_classes=possible - classes,
     )

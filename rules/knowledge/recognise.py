@@ -1,97 +1,387 @@
-"""Recognise what a medication is from its text and codes: exact lookups after normalisation, never fuzzy."""
+"""Recognise what a medication is from its text and codes, accounting for every word; exact lookups, never fuzzy.
 
+A line is read as a pharmacist reads it: each word is a drug name (ingredient or brand), a salt, a strength, a
+form, route or release word, a sig word or noise. Dispensing-system truncations ("OXYC", "HYDROC BIT") are
+expanded only when the expansion is unambiguous: one reading among the known names, or one that the salt or the
+partner ingredients of the line admit. Context-dependent abbreviations ("T3", "MS", "HCT") are read from the
+strength that follows them. What stays ambiguous or unexplained is reported with the line, never guessed.
+"""
+
+import bisect
 import difflib
+import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
-from rules.knowledge.text import SEP, content_tokens, fold, split_brackets
+from rules.knowledge.dosing import parse_strengths
+from rules.knowledge.sig import split_sig
+from rules.knowledge.systems import NDC, RXNORM
+from rules.knowledge.text import (
+    FORM_WORDS,
+    NOISE_WORDS,
+    SALT_ABBREVIATIONS,
+    SALT_WORDS,
+    SEP,
+    SIG_WORDS,
+    content_tokens,
+    fold,
+    split_brackets,
+)
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NDC = "http://hl7.org/fhir/sid/ndc"
+__all__ = ["NDC", "RXNORM", "EMPTY", "Ambiguity", "Reading", "Recognition", "recognise_code", "recognise_text"]
 
 _LONGEST_NAME = 8  # tokens; longer vocabulary names are not worth the scan
+_MIN_TRUNCATION = 3  # letters: shorter words are abbreviations, read only from the curated table
+_MAX_READINGS = 40  # a truncation with more readings than this is reported as unresolvable
+_MAX_COMBINATIONS = 512  # bounded work when fitting several truncations to one product
+_SPELLING_CUTOFF = 0.8
 _NDC_SHAPES = {  # labeler-product-package segment lengths of a 10-digit NDC, and where the 11th zero goes
     (4, 4, 2): lambda a, b, c: "0" + a + b + c,
     (5, 3, 2): lambda a, b, c: a + "0" + b + c,
     (5, 4, 1): lambda a, b, c: a + b + "0" + c,
 }
+_FORM_OF_TEXT = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One thing an ambiguous word can be: a label a pharmacist would write and its ingredients."""
+
+    label: str
+    ingredients: tuple
+    generic: bool = False  # the label is an ingredient's generic name (not a brand or synonym)
+    opioid: bool = False  # one of its ingredients is an opioid agonist
+
+
+def _reading(vocabulary, label, ingredients, generic=False):
+    ingredients = tuple(ingredients)
+    return Reading(label, ingredients, generic, "opioid_agonist" in _classes(vocabulary, ingredients))
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """A word with several readings; how it arose ('abbreviation', 'truncation', 'spelling')."""
+
+    term: str
+    readings: tuple
+    kind: str
 
 
 @dataclass(frozen=True)
 class Recognition:
-    """What a text or code resolved to: ordered ingredients, product flags, and how."""
+    """What a text or code resolved to: ordered ingredients, product flags, and how each word was read."""
 
     ingredients: tuple = ()
     flags: frozenset = frozenset()
     matched: tuple = ()  # the vocabulary keys or codes that matched, for explanation
-    unmatched: tuple = ()  # leftover words that matched nothing
-    displays: tuple = field(default=())  # reference product descriptions behind matched codes
+    unmatched: tuple = ()  # words that are none of drug, salt, strength, form, sig or noise
+    displays: tuple = ()  # reference product descriptions behind matched codes
+    expansions: tuple = ()  # (word as written, what it was read as) for truncations and abbreviations
+    ambiguities: tuple = ()  # Ambiguity records for words that were not resolved to one reading
 
     @property
     def recognized(self):
-        """True when anything at all was identified."""
+        """True when something was identified (see Medication.complete for whether everything was)."""
         return bool(self.ingredients)
 
     def merge(self, other):
         """Union two recognitions, keeping ingredient order of first appearance."""
-        ingredients = tuple(dict.fromkeys(self.ingredients + other.ingredients))
         return Recognition(
-            ingredients,
+            tuple(dict.fromkeys(self.ingredients + other.ingredients)),
             self.flags | other.flags,
             self.matched + other.matched,
             self.unmatched + other.unmatched,
             self.displays + other.displays,
+            self.expansions + other.expansions,
+            self.ambiguities + other.ambiguities,
         )
 
 
 EMPTY = Recognition()
 
 
+# --- Indexes built once per vocabulary (the vocabulary is hashed by identity) ---
+
+
+@lru_cache(maxsize=4)
+def _single_word_keys(vocabulary):
+    """(generic names, other names): sorted one-word names a truncated word is expanded from.
+
+    A truncation is read among the generic names first ("OXYC" is a cut generic name far more often than a cut
+    brand); the brands and synonyms are the pool only when no generic name begins with the word ("DILAUD").
+    """
+    generic, other = [], []
+    for key in vocabulary.names:
+        if " " in key or not key.isalpha():
+            continue
+        (generic if vocabulary.lookup_name(key)[0] == (key,) else other).append(key)
+    return tuple(sorted(generic)), tuple(sorted(other))
+
+
+@lru_cache(maxsize=4)
+def _product_sets(vocabulary):
+    """Ingredient sets of every known multi-ingredient product (names and coded products alike)."""
+    sets = {frozenset(value.partition("|")[0].split(";")) for value in vocabulary.names.values()}
+    for table in (vocabulary.rxcui, vocabulary.ndc):
+        sets.update(frozenset(record["i"]) for record in table.values())
+    return frozenset(s for s in sets if len(s) > 1)
+
+
+def _classes(vocabulary, ingredients):
+    return frozenset(c for i in ingredients for c in vocabulary.classes_of(i))
+
+
+def reading_classes(vocabulary, reading):
+    """The clinical classes of one reading (the union of its ingredients' classes)."""
+    return _classes(vocabulary, reading.ingredients)
+
+
+# --- Words that are not drug names ---
+
+_INDICATION = re.compile(r"\bfor\b[^,;()\[\]]*")
+
+
+def _is_accounted(token):
+    """A word that is not part of a drug name: sig, noise, form, route, unit, salt or a lone letter."""
+    return (
+        token in SIG_WORDS
+        or token in NOISE_WORDS
+        or token in FORM_WORDS
+        or token in SALT_WORDS
+        or token in SALT_ABBREVIATIONS
+        or len(token) == 1
+        or token.startswith("#")
+        or not any(ch.isalpha() for ch in token)
+    )
+
+
+# --- Truncations ---
+
+
+def _prefix_keys(keys, word):
+    start = bisect.bisect_left(keys, word)
+    out = []
+    for key in keys[start:]:
+        if not key.startswith(word) or len(out) > _MAX_READINGS * 4:
+            break
+        out.append(key)
+    return out
+
+
+def _truncation_readings(vocabulary, word, salt):
+    """Readings of a truncated word: one per distinct ingredient set among the names it begins, generics first."""
+    generic_pool, other_pool = _single_word_keys(vocabulary)
+    readings = {}
+    for pool, generic in ((generic_pool, True), (other_pool, False)):
+        keys = _prefix_keys(pool, word)
+        if salt and keys:
+            full = SALT_ABBREVIATIONS.get(salt, salt)
+            keys = [k for k in keys if f"{k} {full}" in vocabulary.names] or (keys if not generic else [])
+        for key in keys:
+            ingredients = tuple(sorted(vocabulary.lookup_name(key)[0]))
+            if ingredients not in readings or generic:
+                readings[ingredients] = _reading(vocabulary, key, ingredients, generic)
+    if len(readings) > _MAX_READINGS:
+        return None
+    return tuple(sorted(readings.values(), key=lambda r: (not r.generic, r.label)))
+
+
+def _settle(vocabulary, readings):
+    """One reading when the line admits exactly one generic name and no other reading adds a class to it."""
+    if len(readings) == 1:
+        return readings
+    generic = [r for r in readings if r.generic]
+    if len(generic) == 1:
+        classes = _classes(vocabulary, generic[0].ingredients)
+        if all(_classes(vocabulary, r.ingredients) <= classes for r in readings):
+            return tuple(generic)
+    return readings
+
+
+def _fit_products(vocabulary, certain, pending):
+    """Narrow truncations by the known products: the readings that, with the line's certain ingredients, make
+    up one known product. pending: {word: readings}. Returns the narrowed {word: readings}."""
+    words = list(pending)
+    choices = [pending[w] for w in words]
+    total = 1
+    for readings in choices:
+        total *= len(readings)
+    if total > _MAX_COMBINATIONS:
+        return pending
+    products = _product_sets(vocabulary)
+    fitting = []
+    for combo in itertools.product(*choices):
+        together = frozenset(certain).union(*(r.ingredients for r in combo))
+        if len(together) > 1 and any(together <= product for product in products):
+            fitting.append(combo)
+    if not fitting:
+        return pending
+    return {w: tuple(dict.fromkeys(combo[i] for combo in fitting)) for i, w in enumerate(words)}
+
+
+# --- Context-dependent abbreviations ---
+
+
+def _evidence(segment, term):
+    """What the text after an abbreviation says about it: its first strength (mg), forms and words."""
+    match = re.search(r"(?<![a-z0-9])" + re.escape(term) + r"(?![a-z0-9])", segment)
+    after = segment[match.end():] if match else ""
+    strengths = [value for value, unit in parse_strengths(after) if unit in ("mg", "mg/mL")]
+    words = set(_FORM_OF_TEXT.findall(after))
+    if "%" in after:
+        words.add("%")
+    return (strengths[0] if strengths else None), words
+
+
+def _abbreviation_readings(vocabulary, segment, term):
+    """The readings of a context-dependent abbreviation that the strength and words after it admit."""
+    strength, words = _evidence(segment, term)
+    entries = vocabulary.ambiguous[term]
+    if strength is not None:
+        entries = [e for e in entries if e.get("min_mg", 0) <= strength <= e.get("max_mg", float("inf"))]
+    marked = [e for e in entries if words & set(e.get("words", ()))]
+    return tuple(_reading(vocabulary, e["label"], e["i"]) for e in (marked or entries))
+
+
+# --- The scan ---
+
+
+def _lookup(vocabulary, window):
+    """A vocabulary hit for a token window, as written or with its salt words dropped."""
+    found = vocabulary.lookup_name(" ".join(window))
+    if found is None:
+        stripped = [t for t in window if t not in SALT_WORDS]
+        if stripped and stripped != window and SEP not in (stripped[0], stripped[-1]):
+            found = vocabulary.lookup_name(" ".join(stripped))
+    return found
+
+
 def _scan(vocabulary, toks):
-    """Greedy longest-match of vocabulary names over a token list."""
-    ingredients, flags, matched, unmatched = [], set(), [], []
+    """Greedy longest match over salt-kept content tokens; returns hits and the leftover token positions."""
+    hits, leftover = [], []
     index = 0
     while index < len(toks):
-        if toks[index] == SEP or toks[index].startswith("#"):
+        token = toks[index]
+        if token == SEP or token.startswith("#"):
             index += 1
             continue
         for end in range(min(len(toks), index + _LONGEST_NAME), index, -1):
-            if toks[end - 1] == SEP:
+            if toks[end - 1] == SEP or (end == index + 1 and (token in vocabulary.ambiguous or token in SIG_WORDS)):
                 continue
-            key = " ".join(toks[index:end])
-            found = vocabulary.lookup_name(key)
+            found = _lookup(vocabulary, toks[index:end])
             if found:
-                # A trailing brand number ("#3") belongs to the name only if the vocabulary says so.
-                ingredients.extend(found[0])
-                flags.update(found[1])
-                matched.append(key)
+                hits.append((" ".join(toks[index:end]), found))
                 index = end
                 break
         else:
-            unmatched.append(toks[index])
+            leftover.append(index)
             index += 1
-    return ingredients, flags, matched, unmatched
+    return hits, leftover
+
+
+def _spelling_readings(vocabulary, word):
+    """Close names by spelling that are opioids: never a reading the service acts on, only a reason to look."""
+    pool = _names_with_prefix(vocabulary, word[:2])
+    close = difflib.get_close_matches(word, pool, n=3, cutoff=_SPELLING_CUTOFF)
+    readings = [_reading(vocabulary, c, sorted(vocabulary.lookup_name(c)[0])) for c in close]
+    return tuple(r for r in readings if r.opioid)
+
+
+def _read_segment(vocabulary, segment, certain_elsewhere):
+    """Read one bracket-free segment of product text into a Recognition."""
+    toks = content_tokens(segment, drop_salts=False)
+    hits, leftover = _scan(vocabulary, toks)
+    ingredients, flags, matched = [], set(), []
+    for key, (found_ingredients, found_flags) in hits:
+        ingredients.extend(found_ingredients)
+        flags.update(found_flags)
+        matched.append(key)
+    unmatched, expansions, ambiguities = [], [], []
+    pending = {}
+    for position in leftover:
+        token = toks[position]
+        if token in vocabulary.ambiguous:
+            readings = _abbreviation_readings(vocabulary, segment, token)
+            if len(readings) == 1:
+                ingredients.extend(readings[0].ingredients)
+                expansions.append((token, readings[0].label))
+            else:
+                ambiguities.append(Ambiguity(token, readings or tuple(
+                    _reading(vocabulary, e["label"], e["i"]) for e in vocabulary.ambiguous[token]), "abbreviation"))
+            continue
+        if _is_accounted(token):
+            continue
+        following = toks[position + 1] if position + 1 < len(toks) else None
+        salt = following if following in SALT_WORDS or following in SALT_ABBREVIATIONS else None
+        readings = None
+        if token.isalpha() and len(token) >= _MIN_TRUNCATION:
+            readings = _truncation_readings(vocabulary, token, salt)
+        if readings:
+            pending[token] = readings
+        else:
+            unmatched.append(token)
+            spelled = _spelling_readings(vocabulary, token) if len(token) >= 5 else ()
+            if spelled:
+                ambiguities.append(Ambiguity(token, spelled + (Reading("an unknown name", ()),), "spelling"))
+    if pending:
+        several = {w: r for w, r in pending.items() if len(r) > 1}
+        partners = set(ingredients) | set(certain_elsewhere)
+        if several and (partners or len(pending) > 1):
+            pending.update(_fit_products(vocabulary, partners, several))
+        for word, readings in pending.items():
+            readings = _settle(vocabulary, readings)
+            if len(readings) == 1:
+                ingredients.extend(readings[0].ingredients)
+                expansions.append((word, readings[0].label))
+            else:
+                ambiguities.append(Ambiguity(word, readings, "truncation"))
+    return Recognition(
+        tuple(dict.fromkeys(ingredients)),
+        frozenset(flags),
+        tuple(matched),
+        tuple(unmatched),
+        (),
+        tuple(expansions),
+        tuple(ambiguities),
+    )
+
+
+def _read_sig_words(vocabulary, sig_text):
+    """The sig part of a line: its words must be sig, noise, form or number words. Any other word is reported as
+    not understood, and a drug name there (an opioid "mentioned" in the sig) as a word that could be an opioid."""
+    sig_text = _INDICATION.sub(" ", sig_text)  # "for MS", "for pain": the indication, not a drug
+    words = [t for t in content_tokens(sig_text, drop_salts=False) if t != SEP and not _is_accounted(t)]
+    ambiguities = []
+    for word in words:
+        found = vocabulary.lookup_name(word)
+        reading = _reading(vocabulary, word, sorted(found[0])) if found else None
+        if reading is not None and reading.opioid:
+            ambiguities.append(Ambiguity(word, (reading, Reading("a mention only (not what this line is)", ())), "sig"))
+    return Recognition(unmatched=tuple(words), ambiguities=tuple(ambiguities))
 
 
 def recognise_text(vocabulary, text):
-    """Identify the substances named in free text (a generic, a brand or a whole order line)."""
+    """Identify the substances named in free text (a generic, a brand or a whole order line with its sig)."""
     return _recognise_text_cached(vocabulary, text)
 
 
 @lru_cache(maxsize=4096)
 def _recognise_text_cached(vocabulary, text):
-    main, bracketed = split_brackets(fold(text))
+    product, sig_text = split_sig(fold(text))
+    product = _INDICATION.sub(" ", product)
+    main, bracketed = split_brackets(product)
+    segments = [main, *bracketed]
+    first = [_read_segment(vocabulary, segment, ()) for segment in segments]
+    certain = tuple(i for r in first for i in r.ingredients)
     result = EMPTY
-    for segment in [main, *bracketed]:
-        toks = content_tokens(segment)
-        ingredients, flags, matched, unmatched = _scan(vocabulary, toks)
-        if not ingredients:
-            # Names that are only salt words ("potassium chloride") are found with their salts kept.
-            ingredients, flags, matched, unmatched = _scan(vocabulary, content_tokens(segment, drop_salts=False))
-        result = result.merge(
-            Recognition(tuple(dict.fromkeys(ingredients)), frozenset(flags), tuple(matched), tuple(unmatched))
-        )
+    for segment, reading in zip(segments, first):
+        if any(a.kind == "truncation" for a in reading.ambiguities) and len(segments) > 1:
+            # A truncation in the main text may be fitted by a brand in brackets, and the other way round.
+            reading = _read_segment(vocabulary, segment, certain)
+        result = result.merge(reading)
+    if sig_text:
+        result = result.merge(_read_sig_words(vocabulary, sig_text))
     return result
 
 

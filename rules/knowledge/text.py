@@ -24,8 +24,16 @@ SALT_WORDS = frozenset(
     monohydrochloride proxetil cipionate cypionate enanthate decanoate undecanoate palmitate
     dipotassium tetrahydrate edisylate hydroiodide meglumine olamine benzathine carbonate
     hydrobromide bromide mononitrate dinitrate methylbromide
+    sul bit cit po4 succ fum
     """.split()
 )
+
+# Salt abbreviations of dispensing systems and the salt each stands for: "HYDROC BIT" is hydrocodone bitartrate.
+SALT_ABBREVIATIONS = {
+    "sul": "sulfate", "sulf": "sulfate", "so4": "sulfate", "bit": "bitartrate", "bitart": "bitartrate",
+    "tart": "tartrate", "hcl": "hydrochloride", "hbr": "hydrobromide", "cit": "citrate", "phos": "phosphate",
+    "po4": "phosphate", "succ": "succinate", "fum": "fumarate",
+}
 
 # Words about the product rather than the substance: form, route, release, packaging.
 FORM_WORDS = frozenset(
@@ -56,13 +64,38 @@ NOISE_WORDS = frozenset(
     """.split()
 )
 
+# Words of a sig, a dispensing label or a problem-list line that never name a substance. Unlike the noise words
+# they stay in the text a name is looked up from (a brand may contain one); a word left over after the lookup
+# that is one of these is accounted for as part of the sig, not reported as a word the service did not understand.
+SIG_WORDS = frozenset(
+    """
+    give given inject injected dissolve dissolved swallow chew chewed instill administer put sig sigs tk tab tabs
+    once twice thrice x daily nightly night nights morning mornings evening evenings noon bedtime bed sleep
+    sleeping at am pm hs qn qod qw qwk qweek qmonth week weeks weekly month months monthly days year years
+    start starting started then increase increased increasing decrease decreased titrate titrating titration
+    continue continued until thereafter after while when needed with without food meal meals water juice milk
+    empty stomach swallowed whole do not crush split cut half halves quarter quarters break divide divided
+    pieces piece equal shake well refrigerate keep store discard measure measured dropper dropperful syringe
+    oral orally mouth under tongue between cheek gum skin affected area one two three four five six seven eight
+    nine ten first second third next last each other alternate day hour hours minute minutes hrs hr
+    qty quantity refill refills count ct supply supplies dispensed label labeled printed bottle box blister
+    carton pkg package packaged packet unit dose doses ud bulk ea
+    low high strength new old home current currently continue hold held stop stopped pause paused
+    note notes see instructions directions direction prescribed prescriber provider pharmacy pharmacist
+    rx otc patient pt pts self own supplied supply brought outside
+    pain sleep insomnia anxiety cough nausea vomiting constipation diarrhea fever headache migraine itching
+    inflammation spasm spasms muscle fibromyalgia
+    """.split()
+)
+
 # Numbered brands: "Tylenol #3", "Tylenol No. 3", "Tylenol w/ codeine no 4".
 _NUMBERED = re.compile(r"(?:#|\bno\.?\s*|\bnumber\s+)\s*(\d{1,2})\b")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _TOKEN = re.compile(r"#\d{1,2}|\d+(?:\.\d+)?|[a-z][a-z0-9'.]*|[/+&\-]")
 _BRACKETS = re.compile(r"[\(\[\{]([^\)\]\}]*)[\)\]\}]")
-# Characters that are never part of a name: quotes, bullets, trademark signs.
-_DROP = dict.fromkeys(map(ord, "\"'`\u00ae\u2122\u00a9*"), None)
+# Characters that are never part of a name: quotes, bullets, trademark and registration signs. They go before
+# Unicode normalisation, which would turn a glued sign into letters ("Percocet\u2122" into "PercocetTM").
+_DROP = dict.fromkeys(map(ord, "\"'`\u00ae\u2122\u2120\u00a9\u24c7*"), None)
 
 _CONTROL_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
 
@@ -79,7 +112,7 @@ def has_control_characters(text):
 @lru_cache(maxsize=8192)
 def fold(text):
     """Unicode-normalise, lower-case and strip marks that never distinguish medications."""
-    text = unicodedata.normalize("NFKC", text).translate(_DROP).lower()
+    text = unicodedata.normalize("NFKC", text.translate(_DROP)).translate(_DROP).lower()
     return text.replace("\u00b5", "u").replace("\u03bc", "u")
 
 

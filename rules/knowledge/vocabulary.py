@@ -27,6 +27,7 @@ class Vocabulary:
     ingredient_rxcui: dict
     classes: dict
     conditions: dict
+    ambiguous: dict  # abbreviation -> readings with the strength ranges and words that tell them apart
 
     def lookup_name(self, key):
         """Ingredients and flags for a normalised name key, or None."""
@@ -57,6 +58,7 @@ def load_vocabulary(path=None):
             ingredient_rxcui=data["ingredient_rxcui"],
             classes={k: tuple(v) for k, v in data["ingredients"].items()},
             conditions=data["conditions"],
+            ambiguous=data.get("ambiguous", {}),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise VocabularyError(f"vocabulary {path} is malformed: missing {error}") from error

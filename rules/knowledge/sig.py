@@ -1,0 +1,102 @@
+"""One sig reader for every field: where a line's sig begins, and dose, units, volume, frequency and timing from it.
+
+EHRs and pharmacy systems often write the sig into the medication name ("naltrexone 4.5 mg capsule, 1 capsule
+twice a day"). The product part names the drug and its strength; the sig part says how it is taken. The same
+reader reads the sig part of a name, the instructions, and the frequency and timing fields.
+"""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rules.knowledge.dosing import SigDose, parse_frequency, parse_sig_dose, volume_ml
+from rules.knowledge.text import fold
+
+_COUNT = r"(?:\d+(?:\.\d+)?|\d+\s*/\s*\d+|\.\d+|one|two|three|four|five|six|half|a half|one half|quarter|a quarter)"
+_UNIT = r"(?:tablets?|tabs?|tab|capsules?|caps?|cap|ml|cc|drops?|pieces?|films?|lozenges?|troches?|sprays?|tsp|teaspoons?)"
+# Where a sig begins in a line: a verb of administration, a count of units, or a frequency or timing word. The
+# count must not be a concentration's denominator ("10 mg/5 mL") or the package count after '#' or 'disp'.
+_SIG_START = re.compile(
+    r"(?:^|(?<=[\s,;:(\-]))(?:"
+    r"(?:take|takes|taking|give|inject|apply|place|dissolve|use|sig|chew|swallow|instill|administer|tk)\b"
+    r"|" + _COUNT + r"\s*" + _UNIT + r"\b"
+    r"|(?:qhs|qpm|qam|qd|qod|qday|bid|tid|qid|hs|qn|nightly|daily|once|twice|thrice|every|at bedtime|at night"
+    r"|in the (?:morning|evening)|before bed|prn|as needed|by mouth|po\s+(?:qhs|hs|daily|bid|tid|qd|nightly)"
+    r"|q\s*\d+\s*(?:h|hr|hrs|hours?)|x\s*\d+\s*(?:days?|weeks?|months?))\b)"
+)
+_THEN = re.compile(r"\b(?:then|thereafter|increase|increasing|titrate|after \d+ (?:days?|weeks?))\b")
+_DURATION = re.compile(r"\b(?:x|for)\s*(\d+)\s*(days?|weeks?|months?)\b")
+_DURATION_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30}
+_BARE_COUNT = re.compile(r"\b(?:take|takes|tk|give|chew|swallow)\s+(\d+(?:\.\d+)?|one|two|three|four)\b(?!\s*(?:mg|mcg|g|ml|/))")
+_VOLUME_DOSE = re.compile(r"(?<![/\d.])(\d+(?:\.\d+)?|\.\d+)\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)\b(?!\s*/)")
+_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4}
+_VOLUME_UNITS = {"teaspoon": "tsp", "teaspoons": "tsp", "tablespoon": "tbsp", "tablespoons": "tbsp"}
+
+
+@lru_cache(maxsize=4096)
+def split_sig(folded):
+    """(product part, sig part) of a folded medication line; the sig part is '' when the line has none."""
+    match = _SIG_START.search(folded)
+    if not match or not folded[: match.start()].strip(" ,;:-("):
+        return folded, ""
+    return folded[: match.start()], folded[match.start():]
+
+
+@dataclass(frozen=True)
+class Sig:
+    """What a sig says, each part None when it does not say it."""
+
+    mg: float = None  # mass per administration
+    units: float = None  # dispensed units (tablets, capsules) per administration, possibly a fraction
+    ml: float = None  # volume per administration
+    times_per_day: float = None
+    as_needed: bool = False
+    bedtime: bool = None
+    timing_stated: bool = False
+    duration_days: int = None
+    split_words: tuple = ()
+
+    @property
+    def states_dose(self):
+        """True when the sig gives a dose in any measure."""
+        return self.mg is not None or self.units is not None or self.ml is not None
+
+
+def _first_step(text):
+    """A titration ('1 cap at bedtime x 2 weeks then 2 caps') is read at its first step."""
+    match = _THEN.search(text)
+    return text[: match.start()] if match and match.start() > 0 else text
+
+
+@lru_cache(maxsize=4096)
+def read_sig(text, strength_mg=None):
+    """Read a sig as written: dose (mg, units or mL), frequency, timing, as-needed and duration."""
+    text = fold(text or "")
+    if not text.strip():
+        return Sig()
+    step = _first_step(text)
+    dose = parse_sig_dose(step, strength_mg)
+    ml = None
+    if dose.mg is None and dose.units is None:
+        volume = _VOLUME_DOSE.search(step)
+        bare = _BARE_COUNT.search(step)
+        if volume:
+            unit = volume.group(2)
+            ml = volume_ml(float(volume.group(1)), _VOLUME_UNITS.get(unit, unit))
+        elif bare:
+            word = bare.group(1)
+            dose = SigDose(units=float(_COUNT_WORDS.get(word, word)), split_words=dose.split_words)
+    frequency = parse_frequency(step)
+    duration = _DURATION.search(text)
+    return Sig(
+        mg=dose.mg,
+        units=dose.units,
+        ml=ml,
+        times_per_day=frequency.times_per_day,
+        as_needed=frequency.as_needed or parse_frequency(text).as_needed,
+        bedtime=frequency.bedtime,
+        timing_stated=frequency.timing_stated,
+        duration_days=int(duration.group(1)) * _DURATION_DAYS[duration.group(2)] if duration else None,
+        split_words=tuple(sorted(set(dose.split_words) | set(parse_sig_dose(text, strength_mg).split_words))),
+    )
+
