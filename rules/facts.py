@@ -106,11 +106,11 @@ def medication_fact(med, index, as_of):
         "schedule_stated": med.schedule_stated,
         "bedtime": med.bedtime is True,
         "daily_known": med.daily_mg is not None,
-        # Recognition: "partial" = something identified but a word left unexplained or an ambiguity that matters;
-        # "possible_opioid" = an unresolved word could be an opioid. "shown" is set by build_facts: whether a
-        # visible alert already covers the line (so the info line does not repeat it).
+        # Recognition: "partial" = not read in full (a word left unexplained, an ambiguity that matters, or nothing
+        # identified at all) and no word of it could be an opioid; "possible_opioid" = an unresolved word could be
+        # one. "unchecked_shown" is set by build_facts: a visible alert already covers the line.
         "identified": med.identified,
-        "partial": med.identified and not med.recognized and not med.possible_opioid,
+        "partial": not med.recognized and not med.possible_opioid,
         "possible_opioid": med.possible_opioid,
         "unchecked_shown": False,
     }

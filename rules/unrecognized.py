@@ -5,14 +5,16 @@ LDN-OPI-002  When  a naltrexone product is current or proposed
                spelling whose readings include an opioid) and is not otherwise an opioid
              Then  a high alert naming the line, the words and the opioids they could be.
 LDN-UNR-002  When  a naltrexone product is current or proposed
-               and a current medication was identified only in part (a word left unexplained, or an ambiguity
-               whose readings differ for the rules), and no word of it could be an opioid
+               and a current medication was not read in full (identified only in part, with a word left
+               unexplained or an ambiguity whose readings differ for the rules, or not identified at all), and no
+               word of it could be an opioid
              Then  a moderate alert naming the words that were not understood.
-LDN-UNR-001  When  a medication is not fully recognised and no alert above already shows it
+LDN-UNR-001  When  a medication is not fully recognised and no alert above already shows it (no naltrexone on
+               the list, or the medication is not current)
              Then  an info alert naming it: it was not checked, or not checked in full.
 """
 
-from durable.lang import m
+from durable.lang import c, m
 
 from rules.base import Clause, Explanation, Rule
 from rules.common import ids_of, join_names, medication_of_this_patient, names_of, patient_on_naltrexone, summary_with_names
@@ -28,13 +30,13 @@ def _quoted(words):
 
 def describe_unread(med):
     """One sentence per line: which words were not understood and what each could be."""
-    parts = []
+    parts = [] if med.identified else ["matches no name or code the service knows"]
     if med.unmatched:
         parts.append(f"{_quoted(med.unmatched)} not understood")
     for ambiguity, is_open in med.ambiguities:
         if not is_open:
             continue
-        labels = [r.label for r in ambiguity.readings]
+        labels = [r.label for r in sorted(ambiguity.readings, key=lambda r: not r.opioid)]
         parts.append(f'"{ambiguity.term}" ({_KIND_WORDS[ambiguity.kind]}) could be {join_names(labels, 4)}')
     return f'"{med.name}": ' + "; ".join(parts) if parts else f'"{med.name}"'
 
@@ -51,7 +53,7 @@ def _opioid_readings(med):
 
 
 def explain_possible_opioid(findings, context):
-    ids = ids_of(findings, "m")
+    ids = ids_of(findings, "line")
     meds = [context.medications[i] for i in ids]
     naltrexone = context.patient["naltrexone_ids"]
     opioids = [label for med in meds for label in _opioid_readings(med)]
@@ -72,10 +74,10 @@ def explain_possible_opioid(findings, context):
 
 
 def explain_partial(findings, context):
-    ids = ids_of(findings, "m")
+    ids = ids_of(findings, "line")
     meds = [context.medications[i] for i in ids]
     return Explanation(
-        summary=summary_with_names("Only partly recognised, so not fully checked: {names}.",
+        summary=summary_with_names("Not recognised in full, so not fully checked: {names}.",
                                    [f'"{n}"' for n in names_of(context, ids)]),
         rationale=(
             "; ".join(describe_unread(med) for med in meds) + ". "
@@ -125,7 +127,7 @@ POSSIBLE_OPIOID = Rule(
     clauses=(
         Clause("possible_opioid_with_naltrexone", lambda: (
             patient_on_naltrexone(),
-            medication_of_this_patient((m.possible_opioid == True) & (m.current == True)),  # noqa: E712
+            c.line << medication_of_this_patient((m.possible_opioid == True) & (m.current == True)),  # noqa: E712
         )),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL),
@@ -136,16 +138,17 @@ PARTIAL = Rule(
     id="LDN-UNR-002",
     code="partially-recognized-medication",
     severity="moderate",
-    summary="A medication line the service identified only in part, alongside naltrexone.",
+    summary="A medication line the service could not read in full, alongside naltrexone.",
     guideline="patients should discuss this treatment with their healthcare provider, especially if they take opioid "
     "medications",
     when="a naltrexone product is current or proposed, and a current medication has words the service could not "
-    "read (none of which could be an opioid) or an ambiguity whose readings differ for the rules",
+    "read (none of which could be an opioid), an ambiguity whose readings differ for the rules, or matches "
+    "nothing the service knows",
     then="a moderate alert naming the words that were not understood",
     clauses=(
         Clause("partial_with_naltrexone", lambda: (
             patient_on_naltrexone(),
-            medication_of_this_patient((m.partial == True) & (m.current == True)),  # noqa: E712
+            c.line << medication_of_this_patient((m.partial == True) & (m.current == True)),  # noqa: E712
         )),
     ),
     references=(LDN_GUIDANCE,),

@@ -4,12 +4,10 @@ import math
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from rules.knowledge.systems import ICD10CM, NDC, RXNORM, SNOMED, canonical_system
 from rules.knowledge.text import has_control_characters
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NDC = "http://hl7.org/fhir/sid/ndc"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
+__all__ = ["ICD10CM", "NDC", "RXNORM", "SNOMED"]
 
 # Limits (documented in the README and openapi.yaml). The medication count is configurable per app.
 MAX_NAME = 500
@@ -78,8 +76,15 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class CodeSystem(SafeString):
+    """A code system URI; the OID forms (urn:oid:2.16.840.1.113883.6.88 …) read as the canonical URI."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return canonical_system(super()._deserialize(value, attr, data, **kwargs))
+
+
 class CodeSchema(StrictSchema):
-    system = SafeString(required=True, max_length=MAX_SHORT)
+    system = CodeSystem(required=True, max_length=MAX_SHORT)
     code = SafeString(required=True, max_length=64)
     display = SafeString(max_length=MAX_NAME)
 
@@ -266,7 +271,14 @@ class RulesetSchema(StrictSchema):
     vocabulary_version = fields.String(required=True)
 
 
+class ConditionViewSchema(StrictSchema):
+    name = fields.String(required=True)
+    recognized = fields.Boolean(required=True)
+    kind = fields.String(allow_none=True, required=True)
+
+
 class CheckResponseSchema(StrictSchema):
+    conditions = fields.List(fields.Nested(ConditionViewSchema))
     as_of = fields.Date(required=True)
     alerts = fields.List(fields.Nested(AlertSchema), required=True)
     medications = fields.List(fields.Nested(MedicationViewSchema), required=True)

@@ -24,12 +24,15 @@ def checker():
 
 def check_response(result, ruleset):
     """The 200 body of a check."""
-    return {
+    body = {
         "as_of": result.as_of.isoformat(),
         "alerts": result.alerts,
         "medications": result.medications,
         "ruleset": ruleset,
     }
+    if result.conditions:
+        body["conditions"] = result.conditions
+    return body
 
 
 def _run_check():

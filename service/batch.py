@@ -26,6 +26,7 @@ from array import array
 from marshmallow import ValidationError
 
 from rules.knowledge.text import has_control_characters
+from rules.knowledge.systems import canonical_system
 from schemas.check import DEFAULT_MAX_MEDICATIONS, MAX_ID, NDC, RXNORM, CheckRequestSchema, flatten_errors
 from service.requests import JSONTextError, decode_json
 
@@ -270,7 +271,7 @@ def _from_csv(patient_id, rows):
         if code is not None:
             if system is None:
                 raise LineError("code needs code_system (rxnorm, ndc or a system URI)", line_no)
-            med["codes"] = [{"system": CODE_SYSTEMS.get(system.lower(), system), "code": code}]
+            med["codes"] = [{"system": canonical_system(CODE_SYSTEMS.get(system.lower(), system)), "code": code}]
         elif system is not None:
             raise LineError("code_system without code", line_no)
         for prefix in ("dose", "strength"):

@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from rules.catalogue import RULES_BY_ID
+from rules.knowledge.systems import canonical_system
 from schemas.cds_hooks import FeedbackSchema, HookRequestSchema, OrderContextSchema
 from schemas.check import CONDITION_STATUSES, DOSE_UNITS, MAX_CODES, NDC, RXNORM, flatten_errors
 from service import cds_auth, fhir_client
@@ -325,8 +326,12 @@ def concept_name_and_codes(concept):
     if name is None:
         name = next((_text(c.get("display")) for c in codings if _text(c.get("display"))), None)
     codes, seen = [], set()
-    for coding in sorted(codings, key=lambda c: c.get("system") not in PREFERRED_SYSTEMS):
-        system, code = _text(coding.get("system")), _text(coding.get("code"))
+    def system_of(coding):
+        system = _text(coding.get("system"))
+        return canonical_system(system) if system else None
+
+    for coding in sorted(codings, key=lambda c: system_of(c) not in PREFERRED_SYSTEMS):
+        system, code = system_of(coding), _text(coding.get("code"))
         if system and code and (system, code) not in seen:
             seen.add((system, code))
             codes.append({"system": system, "code": code})

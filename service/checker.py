@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rules.base import SEVERITY_RANK
 from rules.catalogue import RULES, RULESET_NAME, RULESET_VERSION
 from rules.facts import build_facts, rounded
+from rules.knowledge.conditions import read_condition
 from rules.knowledge.normalise import normalise_medication
 from rules.knowledge.recognise import suggest_names
 from rules.knowledge.vocabulary import load_vocabulary
@@ -32,6 +33,7 @@ class CheckResult:
     as_of: datetime.date
     engine_seconds: float
     normalise_seconds: float
+    conditions: list = None  # what each condition was read as, when the request gave conditions
 
 
 MAX_SUGGESTED = 10  # unrecognised medications per request that get spelling suggestions (bounded work)
@@ -87,6 +89,13 @@ def medication_view(med, suggestions=()):
     return view
 
 
+def condition_view(vocabulary, condition):
+    """What the service read one condition as: the opioid-related kind, or that it is not opioid-related, or that a
+    name mentioning opioids was not understood (never dropped silently)."""
+    reading = read_condition(vocabulary, condition)
+    return {"name": reading.label, "recognized": reading.understood, "kind": reading.kind}
+
+
 class Checker:
     """Holds the vocabulary and the compiled rules; check() is safe to call from many threads."""
 
@@ -120,6 +129,7 @@ class Checker:
             as_of=as_of,
             engine_seconds=evaluated - normalised,
             normalise_seconds=normalised - started,
+            conditions=[condition_view(self.vocabulary, c) for c in (request.get("patient") or {}).get("conditions") or ()],
         )
 
     def _suggestions(self, medications):

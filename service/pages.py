@@ -39,7 +39,9 @@ def _medication(index, line, default_status):
     if sep and prefix.strip().lower() in MEDICATION_STATUSES and rest.strip():
         status, line = prefix.strip().lower(), rest.strip()
     # A pasted line is both what the medication is and how it is taken ("oxycodone 5 mg every 6 hours").
-    return {"id": str(index + 1), "name": line, "instructions": line, "status": status}
+    # The line goes as the name only: the service reads a sig written inside the name with the same reader as
+    # the instructions field, so the page and the API give the same answer for the same words.
+    return {"id": str(index + 1), "name": line, "status": status}
 
 
 def build_request(form):

@@ -1,10 +1,53 @@
-"""Classify a patient's conditions: opioid dependence (current or in remission) and long-term opioid therapy."""
+"""Classify a patient's conditions: opioid dependence (current or in remission) and long-term opioid therapy.
 
-from rules.knowledge.text import phrase_key
+By code first (the OUD value sets), then by name as problem lists write it. A name is read as a small grammar:
+EHR tags in brackets are dropped ("(HCC)", "(disorder)"), qualifiers are noted (severity, "on maintenance
+therapy", "in a controlled environment"), and what remains must say which substance (any opioid, opiate,
+narcotic, heroin or an opioid ingredient) and which disorder (use disorder, dependence, abuse, addiction,
+withdrawal), or long-term opioid use. A name that mentions an opioid but fits none of this is reported as not
+understood, never dropped.
+"""
 
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rules.knowledge.systems import ICD10CM, SNOMED
+from rules.knowledge.text import fold, phrase_key
+
 INACTIVE_STATUSES = frozenset({"inactive", "remission", "resolved"})
+
+_TAGS = re.compile(
+    r"\((?:hcc|cms[\s-]*hcc|disorder|finding|situation|diagnosis|dx|problem|primary|principal|chronic|code|icd[\s-]*10"
+    r"[\s-]*cm|snomed[^)]*|[a-z]\d{2}(?:\.\d{1,4})?)\)|\[[^\]]*\]"
+)
+_ICD_IN_TEXT = re.compile(r"\b([A-TV-Z]\d{2}(?:\.\d{1,4})?)\b")
+_SUBSTANCE = re.compile(
+    r"\b(?:opioids?|opiates?|opium|narcotics?|heroin|diamorphine|oud|opioid[\s-]type|opiate[\s-]type)\b"
+)
+_DISORDER = re.compile(r"\b(?:use disorders?|dependence|dependent|addiction|addicted|abuse|withdrawal|oud|misuse|use unspecified|user)\b")
+_REMISSION = re.compile(
+    r"\b(?:remission|remitted|history of|hx of|h/o|personal history|past history|former|formerly|recovered|in recovery)\b"
+)
+_NEGATED = re.compile(r"\b(?:family history|fhx|fh of|no history|denies|negative for|screening|screen for|risk for|risk of"
+                      r"|at risk|rule out|ruled out|r/o|neonatal|newborn|exposure in utero|maternal)\b")
+_LONG_TERM = re.compile(r"\b(?:long[\s-]*term|chronic|ltot|cot|daily)\b")
+_THERAPY = re.compile(r"\b(?:use|therapy|treatment|analgesics?|medications?|pain medications?|management|patch|on)\b")
+_PAIN_ONLY = re.compile(r"\b(?:no use disorder|without use disorder|physiologic(?:al)? dependence|due to (?:chronic )?pain"
+                        r"|for pain|pain treatment|pain management)\b")
+_MAINTENANCE = re.compile(r"\b(?:maintenance|opioid treatment program|otp|mat|moud)\b")
+# Opioid-related but neither dependence nor long-term therapy: read, and no rule applies to them.
+_OTHER_OPIOID = re.compile(r"\b(?:induced constipation|constipation|overdose|poisoning|toxicity|adverse effect|allergy"
+                           r"|intolerance|hyperalgesia|antagonist)\b")
+
+
+@dataclass(frozen=True)
+class ConditionReading:
+    """What the service read a condition as: its kind (None when not opioid-related) and whether it understood."""
+
+    kind: str = None
+    understood: bool = True
+    label: str = ""
 
 
 def _icd_key(code):
@@ -15,23 +58,83 @@ def _icd_key(code):
     return text
 
 
-def classify_condition(vocabulary, condition):
-    """The opioid-related kind of one condition, or None: by code first, then by name as written."""
+@lru_cache(maxsize=4)
+def _opioid_words(vocabulary):
+    """Opioid ingredient and product names: 'fentanyl use disorder', 'Suboxone maintenance'."""
+    words = {i for i, classes in vocabulary.classes.items() if "opioid_agonist" in classes}
+    return frozenset(words | {"suboxone", "subutex", "methadose", "sublocade", "buprenorphine naloxone"})
+
+
+def _mentions_opioid(vocabulary, text):
+    if _SUBSTANCE.search(text):
+        return True
+    return any(re.search(r"\b" + re.escape(w) + r"\b", text) for w in _opioid_words(vocabulary) if w in text)
+
+
+@lru_cache(maxsize=2048)
+def _read_name(vocabulary, name):
+    """The kind of a condition name as written (see the module docstring for the grammar)."""
+    text = fold(name)
     table = vocabulary.conditions
-    kind = None
+    for code in _ICD_IN_TEXT.findall(name.upper()):
+        kind = table["icd10cm"].get(_icd_key(code))
+        if kind:
+            return ConditionReading(kind, True, name)
+    text = _TAGS.sub(" ", text)
+    kind = table["names"].get(phrase_key(text))
+    if kind:
+        return ConditionReading(kind, True, name)
+    key = " " + phrase_key(text.replace("-", " ")) + " "
+    if not _mentions_opioid(vocabulary, key):
+        return ConditionReading(None, True, name)
+    if _NEGATED.search(key):
+        return ConditionReading(None, True, name)
+    disorder = bool(_DISORDER.search(key)) or bool(_MAINTENANCE.search(key))
+    remission = bool(_REMISSION.search(key))
+    if _PAIN_ONLY.search(key) and _LONG_TERM.search(key) or (
+        _LONG_TERM.search(key) and _THERAPY.search(key) and not disorder
+    ) or (_PAIN_ONLY.search(key) and not re.search(r"\b(?:use disorder|addiction|abuse)\b", key)):
+        return ConditionReading(None if remission else "long_term_opioid_therapy", True, name)
+    if disorder or re.search(r"\buse\b|\busing\b", key) and remission:
+        if remission and not re.search(r"\bon (?:maintenance|agonist|buprenorphine|methadone|suboxone)\b", key):
+            return ConditionReading("opioid_dependence_remission", True, name)
+        return ConditionReading("opioid_dependence", True, name)
+    if _OTHER_OPIOID.search(key):
+        return ConditionReading(None, True, name)
+    return ConditionReading(None, False, name)
+
+
+def read_condition(vocabulary, condition):
+    """What one condition is, by code first, then by its coding's display, then by name as written."""
+    table = vocabulary.conditions
+    reading = None
     for code in condition.get("codes") or ():
+        kind = None
         if code["system"] == ICD10CM:
             kind = table["icd10cm"].get(_icd_key(code["code"]))
         elif code["system"] == SNOMED:
             kind = table["snomed"].get(code["code"].strip())
-        if kind is None and code.get("display"):
-            kind = table["names"].get(phrase_key(code["display"]))
         if kind:
+            reading = ConditionReading(kind, True, code.get("display") or code["code"])
             break
-    if kind is None and condition.get("name"):
-        kind = table["names"].get(phrase_key(condition["name"]))
+        if code.get("display"):
+            found = _read_name(vocabulary, code["display"])
+            if found.kind or not found.understood:
+                reading = found
+                break
+    if reading is None and condition.get("name"):
+        reading = _read_name(vocabulary, condition["name"])
+    if reading is None:
+        label = next((c.get("display") or c["code"] for c in condition.get("codes") or ()), "condition")
+        reading = ConditionReading(None, True, label)
+    kind = reading.kind
     if kind == "opioid_dependence" and condition.get("status") in INACTIVE_STATUSES:
         kind = "opioid_dependence_remission"
     if kind == "long_term_opioid_therapy" and condition.get("status") in INACTIVE_STATUSES:
         kind = None
-    return kind
+    return ConditionReading(kind, reading.understood, condition.get("name") or reading.label)
+
+
+def classify_condition(vocabulary, condition):
+    """The opioid-related kind of one condition, or None."""
+    return read_condition(vocabulary, condition).kind

@@ -142,10 +142,15 @@ def reading_classes(vocabulary, reading):
 _INDICATION = re.compile(r"\bfor\b[^,;()\[\]]*")
 
 
+# Sig tokens written as one word: "q6h", "q4-6h", "q72h", "q3d", "x7", "2x".
+_SIG_TOKEN = re.compile(r"^(?:q\d+(?:-\d+)?(?:h|hr|hrs|d|wk|w)?|\d+x|x\d+)$")
+
+
 def _is_accounted(token):
     """A word that is not part of a drug name: sig, noise, form, route, unit, salt or a lone letter."""
     return (
         token in SIG_WORDS
+        or bool(_SIG_TOKEN.match(token))
         or token in NOISE_WORDS
         or token in FORM_WORDS
         or token in SALT_WORDS
@@ -299,6 +304,20 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
         matched.append(key)
     unmatched, expansions, ambiguities = [], [], []
     pending = {}
+    together = frozenset(ingredients)
+    if len(together) > 1 and not any(together <= p for p in _product_sets(vocabulary)):
+        # No known product has these ingredients: a short abbreviation among them ("DIPHEN" in "DIPHEN/ATROP")
+        # may be a cut name of another ingredient. Read such a word as a truncation, its exact meaning kept.
+        for index, (key, (found_ingredients, _flags)) in enumerate(hits):
+            if key.isalpha() and len(key) <= 6 and found_ingredients != (key,):
+                readings = _truncation_readings(vocabulary, key, None)
+                if readings is None:  # too many names begin so: the exact meaning is one reading among others
+                    readings = (Reading(f"another name beginning '{key}'", ()),)
+                exact = _reading(vocabulary, key, sorted(found_ingredients))
+                pending[key] = (exact,) + tuple(r for r in readings if r.ingredients != exact.ingredients)
+                for ingredient in found_ingredients:
+                    ingredients.remove(ingredient)
+                matched.remove(key)
     for position in leftover:
         token = toks[position]
         if token in vocabulary.ambiguous:
@@ -327,6 +346,7 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
     if pending:
         several = {w: r for w, r in pending.items() if len(r) > 1}
         partners = set(ingredients) | set(certain_elsewhere)
+        partners.update(i for r in pending.values() if len(r) == 1 for i in r[0].ingredients)
         if several and (partners or len(pending) > 1):
             pending.update(_fit_products(vocabulary, partners, several))
         for word, readings in pending.items():
@@ -361,6 +381,21 @@ def _read_sig_words(vocabulary, sig_text):
     return Recognition(unmatched=tuple(words), ambiguities=tuple(ambiguities))
 
 
+def _restating(recognition, certain):
+    """An abbreviation that restates a drug already named on the line ("liothyronine (T3)") is that drug."""
+    kept, expansions = [], list(recognition.expansions)
+    for ambiguity in recognition.ambiguities:
+        same = [r for r in ambiguity.readings if r.ingredients and set(r.ingredients) <= certain]
+        if ambiguity.kind in ("abbreviation", "truncation") and len(same) == 1:
+            expansions.append((ambiguity.term, same[0].label))
+        else:
+            kept.append(ambiguity)
+    if len(kept) == len(recognition.ambiguities):
+        return recognition
+    return Recognition(recognition.ingredients, recognition.flags, recognition.matched, recognition.unmatched,
+                       recognition.displays, tuple(expansions), tuple(kept))
+
+
 def recognise_text(vocabulary, text):
     """Identify the substances named in free text (a generic, a brand or a whole order line with its sig)."""
     return _recognise_text_cached(vocabulary, text)
@@ -375,6 +410,7 @@ def _recognise_text_cached(vocabulary, text):
     first = [_read_segment(vocabulary, segment, ()) for segment in segments]
     certain = tuple(i for r in first for i in r.ingredients)
     result = EMPTY
+    first = [_restating(reading, set(certain)) for reading in first]
     for segment, reading in zip(segments, first):
         if any(a.kind == "truncation" for a in reading.ambiguities) and len(segments) > 1:
             # A truncation in the main text may be fitted by a brand in brackets, and the other way round.

@@ -24,7 +24,7 @@ SALT_WORDS = frozenset(
     monohydrochloride proxetil cipionate cypionate enanthate decanoate undecanoate palmitate
     dipotassium tetrahydrate edisylate hydroiodide meglumine olamine benzathine carbonate
     hydrobromide bromide mononitrate dinitrate methylbromide
-    sul bit cit po4 succ fum
+    sul bit cit po4 succ fum val
     """.split()
 )
 
@@ -32,7 +32,7 @@ SALT_WORDS = frozenset(
 SALT_ABBREVIATIONS = {
     "sul": "sulfate", "sulf": "sulfate", "so4": "sulfate", "bit": "bitartrate", "bitart": "bitartrate",
     "tart": "tartrate", "hcl": "hydrochloride", "hbr": "hydrobromide", "cit": "citrate", "phos": "phosphate",
-    "po4": "phosphate", "succ": "succinate", "fum": "fumarate",
+    "po4": "phosphate", "succ": "succinate", "fum": "fumarate", "val": "valerate",
 }
 
 # Words about the product rather than the substance: form, route, release, packaging.
@@ -85,6 +85,9 @@ SIG_WORDS = frozenset(
     rx otc patient pt pts self own supplied supply brought outside
     pain sleep insomnia anxiety cough nausea vomiting constipation diarrhea fever headache migraine itching
     inflammation spasm spasms muscle fibromyalgia
+    ac pc ante cibum acid crm oint lotion wash shampoo foam enema neb nebulizer mdi hfa conc mr sa pr ds es
+    ivp ivpb pb premix bag vag vaginal otic ophth ophthalmic dosepak dosepack carpule lpm nc mwf tiw biw
+    bottle btl bx jar container vial vials syringes
     """.split()
 )
 
