@@ -50,7 +50,7 @@ def test_ndjson_alerts_are_the_apis_alerts(client):
             expected.setdefault(patient_id, []).append(
                 (alert["code"], alert["severity"], alert["rule"], alert["medications"], alert["summary"]))
     assert got == expected
-    assert {"opioid-use", "tablet-splitting", "opioid-dependence", "unrecognized-medication"} <= {
+    assert {"opioid-use", "tablet-splitting", "opioid-dependence", "partially-recognized-medication"} <= {
         alert[0] for alerts in got.values() for alert in alerts}
 
 
