@@ -76,7 +76,8 @@ def test_csv_in_csv_out():
         {"patient_id": "P-002", "line": "4", "code": "", "severity": "", "rule": "", "medications": "",
          "summary": "no alerts"}]
     assert any(r["patient_id"] == "P-004" and r["code"] == "opioid-dependence" for r in out)
-    assert [r["patient_id"] for r in out if r["code"] == "unrecognized-medication"] == ["P-003"]
+    # P-003's unknown line sits beside naltrexone: a visible partial-recognition alert, not an info line.
+    assert [r["patient_id"] for r in out if r["code"] == "partially-recognized-medication"] == ["P-003"]
 
 
 def test_csv_rows_become_the_same_request_as_json(client):

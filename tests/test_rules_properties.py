@@ -94,7 +94,12 @@ def oracle(items, patient):
     samidorphan = [m for m, tags, current in meds if current and "samidorphan" in tags]
     if active_ntx and samidorphan:
         expected.add(("second-opioid-antagonist", "moderate", frozenset(active_ntx + samidorphan)))
-    unknown = [m for m, tags, _ in meds if "unknown" in tags]
+    # A current medication the service cannot read beside naltrexone is a visible alert; any other unknown one
+    # (no naltrexone, or not current) stays an info line.
+    shown = [m for m, tags, current in meds if "unknown" in tags and current and active_ntx]
+    if shown:
+        expected.add(("partially-recognized-medication", "moderate", frozenset(active_ntx + shown)))
+    unknown = [m for m, tags, _ in meds if "unknown" in tags and m not in shown]
     if unknown:
         expected.add(("unrecognized-medication", "info", frozenset(unknown)))
     return expected

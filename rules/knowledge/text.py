@@ -85,7 +85,7 @@ SIG_WORDS = frozenset(
     rx otc patient pt pts self own supplied supply brought outside
     pain sleep insomnia anxiety cough nausea vomiting constipation diarrhea fever headache migraine itching
     inflammation spasm spasms muscle fibromyalgia
-    ac pc ante cibum acid crm oint lotion wash shampoo foam enema neb nebulizer mdi hfa conc mr sa pr ds es
+    ac ante cibum acid crm oint lotion wash shampoo foam enema neb nebulizer mdi hfa conc mr sa pr ds es
     ivp ivpb pb premix bag vag vaginal otic ophth ophthalmic dosepak dosepack carpule lpm nc mwf tiw biw
     bottle btl bx jar container vial vials syringes
     """.split()
