@@ -1,17 +1,16 @@
 """Turn one input medication into the facts the rules use: what it is, how it is taken, and whether it is current."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from rules.knowledge.dosing import (
     MASS_TO_MG,
     UNIT_FORMS,
     parse_frequency,
-    parse_sig_dose,
     parse_strengths,
     volume_ml,
 )
-from rules.knowledge.recognise import EMPTY, Recognition, reading_classes, recognise_code, recognise_text
+from rules.knowledge.recognise import EMPTY, reading_classes, recognise_code, recognise_text
 from rules.knowledge.sig import read_sig, split_sig
 from rules.knowledge.text import fold
 
@@ -70,14 +69,10 @@ class NormalisedMedication:
     matched: tuple = ()
     unmatched: tuple = ()
     assumptions: list = field(default_factory=list)
-    identified: bool = None  # something was identified (recognized also needs every word accounted for)
+    identified: bool = False  # something was identified (recognized also needs every word accounted for)
     expansions: tuple = ()
     ambiguities: tuple = ()  # (Ambiguity, whether its readings differ for any rule)
     possible_classes: frozenset = frozenset()  # classes an unresolved word could add
-
-    def __post_init__(self):
-        if self.identified is None:
-            self.identified = self.recognized
 
     @property
     def possible_opioid(self):
@@ -288,8 +283,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
     shared, weighed, possible, common_classes = _weigh_ambiguities(vocabulary, recognition)
     ingredients = tuple(dict.fromkeys(recognition.ingredients + shared))
     if shared:
-        recognition = Recognition(ingredients, recognition.flags, recognition.matched, recognition.unmatched,
-                                  recognition.displays, recognition.expansions, recognition.ambiguities)
+        recognition = replace(recognition, ingredients=ingredients)
     name_product, name_sig = split_sig(fold(name))
     product_text = " ".join(filter(None, (name_product, displays, *recognition.displays, medication.get("form"))))
     folded_product = fold(product_text)

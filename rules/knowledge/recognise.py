@@ -11,7 +11,7 @@ import bisect
 import difflib
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rules.knowledge.dosing import parse_strengths
@@ -61,7 +61,7 @@ def _reading(vocabulary, label, ingredients, generic=False):
 
 @dataclass(frozen=True)
 class Ambiguity:
-    """A word with several readings; how it arose ('abbreviation', 'truncation', 'spelling')."""
+    """A word with several readings; how it arose ('abbreviation', 'truncation', 'spelling', 'sig')."""
 
     term: str
     readings: tuple
@@ -82,7 +82,7 @@ class Recognition:
 
     @property
     def recognized(self):
-        """True when something was identified (see Medication.complete for whether everything was)."""
+        """True when something was identified (normalise_medication decides whether every word was)."""
         return bool(self.ingredients)
 
     def merge(self, other):
@@ -154,7 +154,6 @@ def _is_accounted(token):
         or token in NOISE_WORDS
         or token in FORM_WORDS
         or token in SALT_WORDS
-        or token in SALT_ABBREVIATIONS
         or len(token) == 1
         or token.startswith("#")
         or not any(ch.isalpha() for ch in token)
@@ -308,7 +307,7 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
     if len(together) > 1 and not any(together <= p for p in _product_sets(vocabulary)):
         # No known product has these ingredients: a short abbreviation among them ("DIPHEN" in "DIPHEN/ATROP")
         # may be a cut name of another ingredient. Read such a word as a truncation, its exact meaning kept.
-        for index, (key, (found_ingredients, _flags)) in enumerate(hits):
+        for key, (found_ingredients, _flags) in hits:
             if key.isalpha() and len(key) <= 6 and found_ingredients != (key,):
                 readings = _truncation_readings(vocabulary, key, None)
                 if readings is None:  # too many names begin so: the exact meaning is one reading among others
@@ -332,7 +331,7 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
         if _is_accounted(token):
             continue
         following = toks[position + 1] if position + 1 < len(toks) else None
-        salt = following if following in SALT_WORDS or following in SALT_ABBREVIATIONS else None
+        salt = following if following in SALT_WORDS else None
         readings = None
         if token.isalpha() and len(token) >= _MIN_TRUNCATION:
             readings = _truncation_readings(vocabulary, token, salt)
@@ -392,8 +391,7 @@ def _restating(recognition, certain):
             kept.append(ambiguity)
     if len(kept) == len(recognition.ambiguities):
         return recognition
-    return Recognition(recognition.ingredients, recognition.flags, recognition.matched, recognition.unmatched,
-                       recognition.displays, tuple(expansions), tuple(kept))
+    return replace(recognition, expansions=tuple(expansions), ambiguities=tuple(kept))
 
 
 def recognise_text(vocabulary, text):

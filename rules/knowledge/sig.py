@@ -25,8 +25,6 @@ _SIG_START = re.compile(
     r"|q\s*\d+\s*(?:h|hr|hrs|hours?)|x\s*\d+\s*(?:days?|weeks?|months?))\b)"
 )
 _THEN = re.compile(r"\b(?:then|thereafter|increase|increasing|titrate|after \d+ (?:days?|weeks?))\b")
-_DURATION = re.compile(r"\b(?:x|for)\s*(\d+)\s*(days?|weeks?|months?)\b")
-_DURATION_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30}
 _BARE_COUNT = re.compile(r"\b(?:take|takes|tk|give|chew|swallow)\s+(\d+(?:\.\d+)?|one|two|three|four)\b(?!\s*(?:mg|mcg|g|ml|/))")
 _VOLUME_DOSE = re.compile(r"(?<![/\d.])(\d+(?:\.\d+)?|\.\d+)\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)\b(?!\s*/)")
 _COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4}
@@ -53,7 +51,6 @@ class Sig:
     as_needed: bool = False
     bedtime: bool = None
     timing_stated: bool = False
-    duration_days: int = None
     split_words: tuple = ()
 
     @property
@@ -87,16 +84,17 @@ def read_sig(text, strength_mg=None):
             word = bare.group(1)
             dose = SigDose(units=float(_COUNT_WORDS.get(word, word)), split_words=dose.split_words)
     frequency = parse_frequency(step)
-    duration = _DURATION.search(text)
+    # As-needed and splitting words count anywhere in the sig, not only in its first step.
+    whole_as_needed = frequency.as_needed or (step != text and parse_frequency(text).as_needed)
+    whole_split = dose.split_words if step == text else parse_sig_dose(text, strength_mg).split_words
     return Sig(
         mg=dose.mg,
         units=dose.units,
         ml=ml,
         times_per_day=frequency.times_per_day,
-        as_needed=frequency.as_needed or parse_frequency(text).as_needed,
+        as_needed=whole_as_needed,
         bedtime=frequency.bedtime,
         timing_stated=frequency.timing_stated,
-        duration_days=int(duration.group(1)) * _DURATION_DAYS[duration.group(2)] if duration else None,
-        split_words=tuple(sorted(set(dose.split_words) | set(parse_sig_dose(text, strength_mg).split_words))),
+        split_words=tuple(sorted(set(dose.split_words) | set(whole_split))),
     )
 

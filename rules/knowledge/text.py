@@ -9,6 +9,13 @@ from functools import lru_cache
 SEP = "+"
 _SEPARATOR_WORDS = {"and", "with", "w", "&", "plus", "y", "con"}
 
+# Salt abbreviations of dispensing systems and the salt each stands for: "HYDROC BIT" is hydrocodone bitartrate.
+SALT_ABBREVIATIONS = {
+    "sul": "sulfate", "sulf": "sulfate", "so4": "sulfate", "bit": "bitartrate", "bitart": "bitartrate",
+    "tart": "tartrate", "hcl": "hydrochloride", "hbr": "hydrobromide", "cit": "citrate", "phos": "phosphate",
+    "po4": "phosphate", "succ": "succinate", "fum": "fumarate", "val": "valerate",
+}
+
 # Salt, ester and hydrate words carry no identity for interaction checking:
 # oxycodone hydrochloride and oxycodone are the same opioid.
 SALT_WORDS = frozenset(
@@ -24,16 +31,8 @@ SALT_WORDS = frozenset(
     monohydrochloride proxetil cipionate cypionate enanthate decanoate undecanoate palmitate
     dipotassium tetrahydrate edisylate hydroiodide meglumine olamine benzathine carbonate
     hydrobromide bromide mononitrate dinitrate methylbromide
-    sul bit cit po4 succ fum val
     """.split()
-)
-
-# Salt abbreviations of dispensing systems and the salt each stands for: "HYDROC BIT" is hydrocodone bitartrate.
-SALT_ABBREVIATIONS = {
-    "sul": "sulfate", "sulf": "sulfate", "so4": "sulfate", "bit": "bitartrate", "bitart": "bitartrate",
-    "tart": "tartrate", "hcl": "hydrochloride", "hbr": "hydrobromide", "cit": "citrate", "phos": "phosphate",
-    "po4": "phosphate", "succ": "succinate", "fum": "fumarate", "val": "valerate",
-}
+) | frozenset(SALT_ABBREVIATIONS)
 
 # Words about the product rather than the substance: form, route, release, packaging.
 FORM_WORDS = frozenset(
