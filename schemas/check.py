@@ -79,7 +79,11 @@ class CodeSystem(SafeString):
     """A code system URI; the OID forms (urn:oid:2.16.840.1.113883.6.88 …) read as the canonical URI."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return canonical_system(super()._deserialize(value, attr, data, **kwargs))
+        text = super()._deserialize(value, attr, data, **kwargs)
+        # The limit is on what the caller sent: canonicalising trims, and must not let an oversized value pass.
+        for validator in self.validators:
+            validator(text)
+        return canonical_system(text)
 
 
 class CodeSchema(StrictSchema):

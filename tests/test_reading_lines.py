@@ -43,7 +43,7 @@ def line_result(checker, medication):
      ("PENTAZ/NALOX 50-0.5", "pentazocine"), ("MORPH SUL IR 30MG TAB", "morphine"),
      ("LEVORPH TART 2MG", "levorphanol"), ("Percocet\u2122 5/325", "oxycodone"), ("Norco\u00ae 5-325", "hydrocodone"),
      ("HYDROC BIT/APAP 5-325", "hydrocodone"), ("OXYC HCL 5MG", "oxycodone"), ("DILAUD 2MG", "hydromorphone"),
-     ("MSO4 15 mg tab", "morphine"), ("T3 300-30 MG", "codeine"), ("BUTALB/APAP/CAFF/COD 50-300-40-30", "codeine")],
+     ("MSO4 15 mg tab", "morphine"), ("DIPHEN/ATROP 2.5MG TAB", "diphenoxylate"), ("T3 300-30 MG", "codeine"), ("BUTALB/APAP/CAFF/COD 50-300-40-30", "codeine")],
 )
 def test_truncated_and_abbreviated_opioids_are_read(checker, line, ingredient):
     view, alerts = line_result(checker, {"name": line})
@@ -56,7 +56,7 @@ def test_truncated_and_abbreviated_opioids_are_read(checker, line, ingredient):
     [("T3 5 mcg", "liothyronine"), ("MS 2 g IV", "magnesium sulfate"), ("HYDROCORT 10MG TAB", "hydrocortisone"),
      ("OXYBUT 5MG", "oxybutynin"), ("METHOC 750MG", "methocarbamol"), ("TRAZ 50 mg", "trazodone"),
      ("BUPROP XL 150 mg", "bupropion"), ("LIOTHYRONINE (T3) 5 MCG TAB", "liothyronine"),
-     ("COD LIVER OIL 1000MG CAP", "cod liver oil")],
+     ("COD LIVER OIL 1000MG CAP", "cod liver oil"), ("DIPHEN 25 MG CAP", "diphenhydramine")],
 )
 def test_lookalikes_sharing_a_prefix_are_not_opioids(checker, line, ingredient):
     view, alerts = line_result(checker, {"name": line})
@@ -89,7 +89,15 @@ def test_the_indication_is_not_read_as_a_drug(checker):
     [("naltrexone 4.5 mg capsule, 1 capsule twice a day", "1 capsule twice a day", 9.0),
      ("naltrexone 50 mg tablet, 1/8 tablet at night", "1/8 tablet at night", 6.25),
      ("NALTREXONE 1MG/ML ORAL SUSP - TAKE 3 ML PO QHS", "TAKE 3 ML PO QHS", 3.0),
-     ("LDN 1.5mg caps take 1 at bedtime x 2 weeks then 2 caps", "take 1 at bedtime x 2 weeks then 2 caps", 1.5)],
+     ("LDN 1.5mg caps take 1 at bedtime x 2 weeks then 2 caps", "take 1 at bedtime x 2 weeks then 2 caps", 1.5),
+     ("LDN 1mg cap ii caps qhs", "ii caps qhs", 2.0),
+     ("naltrexone 2 mg capsule take 2 capsules in the morning and 1 capsule at night",
+      "take 2 capsules in the morning and 1 capsule at night", 6.0),
+     ("naltrexone 1 mg/mL oral liquid, 45 mL bottle - take 1.5 mL by mouth at bedtime",
+      "take 1.5 mL by mouth at bedtime", 1.5),
+     ("naltrexone 1 mg per mL oral susp - 2.5 mL every night", "2.5 mL every night", 2.5),
+     ("naltrexone 50 mg tablet dissolve in 50 ml water take 3 ml qhs", "dissolve in 50 ml water take 3 ml qhs", 3.0),
+     ("naltrexone 50 mg tablet cut into quarters, take 1 quarter qhs", "cut into quarters, take 1 quarter qhs", 12.5)],
 )
 def test_a_sig_in_the_name_reads_as_the_same_sig_in_instructions(checker, name, instructions, daily):
     in_name, _ = line_result(checker, {"name": name})
@@ -97,6 +105,23 @@ def test_a_sig_in_the_name_reads_as_the_same_sig_in_instructions(checker, name, 
     separate, _ = line_result(checker, {"name": product, "instructions": instructions})
     assert in_name["daily_dose_mg"] == separate["daily_dose_mg"] == daily
     assert "once daily (no frequency stated)" not in in_name.get("assumptions", [])
+
+
+@pytest.mark.parametrize(
+    ("name", "daily"),
+    [("naltrexone 1 mg/mL drops (1 mL = 20 drops) take 30 drops at bedtime", 1.5),
+     ("naltrexone 1 mg/mL oral drops (20 drops = 1 mL), 10 drops nightly", 0.5),
+     # Without the line saying how many drops make a millilitre, a dose in drops is not turned into mg.
+     ("naltrexone 1 mg/mL oral drops, 10 drops nightly", None)],
+)
+def test_drops_become_mg_only_when_the_line_says_how_many_make_a_millilitre(checker, name, daily):
+    view, _ = line_result(checker, {"name": name})
+    assert view.get("daily_dose_mg") == daily
+
+
+def test_the_same_dose_at_each_time_is_not_a_split_schedule(checker):
+    view, _ = line_result(checker, {"name": "naltrexone 1.5 mg capsule 1 cap in the morning and 1 cap at night"})
+    assert view["times_per_day"] == 2 and view["daily_dose_mg"] == 3.0
 
 
 def test_the_structured_field_wins_and_the_disagreement_is_shown(checker):
@@ -114,6 +139,11 @@ def test_code_system_spellings(system, canonical):
     assert canonical_system(system) == canonical
 
 
+def test_a_code_system_over_the_limit_is_rejected_before_it_is_trimmed(client):
+    response = client.post("/v1/check", json={"medications": [{"codes": [{"system": "   x" + "*" * 200, "code": "1"}]}]})
+    assert response.status_code == 422 and "system" in response.get_data(as_text=True)
+
+
 def test_an_oid_coded_opioid_alerts_through_the_api(check):
     body = check({"as_of": "2026-11-25", "medications": [
         LDN, {"id": "x", "codes": [{"system": "urn:oid:2.16.840.1.113883.6.88", "code": "7804"}]}]})
@@ -128,7 +158,8 @@ def test_an_oid_coded_opioid_alerts_through_the_api(check):
      ("Hx of opiate dependence", "opioid_dependence_remission"),
      ("Long-term current use of opiate analgesic (situation)", "long_term_opioid_therapy"),
      ("Family history of opioid use disorder", None), ("Alcohol use disorder, severe", None),
-     ("Opioid use disorder ruled out", None)],
+     ("Opioid use disorder ruled out", None), ("Opioid-induced constipation", "long_term_opioid_therapy"),
+     ("History of opioid-induced constipation", None), ("Opioid overdose, accidental", None)],
 )
 def test_problem_list_wording(checker, phrase, kind):
     assert classify_condition(checker.vocabulary, {"name": phrase}) == kind
@@ -149,9 +180,7 @@ def test_independent_fixtures_no_opioid_line_is_silent(checker):
         _view, alerts = line_result(checker, {"name": row["line"]})
         if not any(a["severity"] in VISIBLE for a in alerts):
             silent.append(row["line"])
-    # One known miss, left for review: DIPHEN/ATROP reads as diphenhydramine + atropine, a product the
-    # vocabulary knows, where the fixture means diphenoxylate + atropine (Lomotil).
-    assert silent == ["DIPHEN/ATROP 2.5MG TAB"]
+    assert silent == []
 
 
 def test_independent_fixtures_no_left_over_word_without_a_visible_alert(checker):

@@ -36,8 +36,11 @@ _THERAPY = re.compile(r"\b(?:use|therapy|treatment|analgesics?|medications?|pain
 _PAIN_ONLY = re.compile(r"\b(?:no use disorder|without use disorder|physiologic(?:al)? dependence|due to (?:chronic )?pain"
                         r"|for pain|pain treatment|pain management)\b")
 _MAINTENANCE = re.compile(r"\b(?:maintenance|opioid treatment program|otp|mat|moud)\b")
+# Opioid-induced constipation or bowel dysfunction is diagnosed in patients taking opioids regularly, as the
+# drugs for it (methylnaltrexone, naloxegol) imply opioid exposure: it is read as long-term opioid therapy.
+_INDUCED_BOWEL = re.compile(r"\b(?:opioid|opiate|narcotic)s?\s+(?:induced|related)\s+(?:constipation|bowel dysfunction)\b")
 # Opioid-related but neither dependence nor long-term therapy: read, and no rule applies to them.
-_OTHER_OPIOID = re.compile(r"\b(?:induced constipation|constipation|overdose|poisoning|toxicity|adverse effect|allergy"
+_OTHER_OPIOID = re.compile(r"\b(?:overdose|poisoning|toxicity|adverse effect|allergy"
                            r"|intolerance|hyperalgesia|antagonist)\b")
 
 
@@ -91,6 +94,8 @@ def _read_name(vocabulary, name):
         return ConditionReading(None, True, name)
     disorder = bool(_DISORDER.search(key)) or bool(_MAINTENANCE.search(key))
     remission = bool(_REMISSION.search(key))
+    if _INDUCED_BOWEL.search(key) and not disorder:
+        return ConditionReading(None if remission else "long_term_opioid_therapy", True, name)
     if _PAIN_ONLY.search(key) and _LONG_TERM.search(key) or (
         _LONG_TERM.search(key) and _THERAPY.search(key) and not disorder
     ) or (_PAIN_ONLY.search(key) and not re.search(r"\b(?:use disorder|addiction|abuse)\b", key)):

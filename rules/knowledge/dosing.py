@@ -19,14 +19,16 @@ UNIT_FORMS = {  # dose units that count dispensed units (tablets, capsules …) 
 VOLUME_TO_ML = {"ml": 1.0, "l": 1000.0, "cc": 1.0, "tsp": 5.0, "teaspoon": 5.0, "tbsp": 15.0, "tablespoon": 15.0}
 
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
-_WORD_NUMBERS = {
+WORD_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "a": 1, "an": 1,
     "half": 0.5, "one half": 0.5, "a half": 0.5, "quarter": 0.25, "one quarter": 0.25, "a quarter": 0.25,
     "one fourth": 0.25, "a fourth": 0.25, "one third": 1 / 3, "a third": 1 / 3, "\u00bd": 0.5, "\u00bc": 0.25,
     "\u00be": 0.75, "\u2153": 1 / 3,
+    # Apothecary numerals as sigs write them before a unit ("ii caps"); "iv" is left out, it is the route.
+    "i": 1, "ii": 2, "iii": 3,
 }
 
-_CONCENTRATION = re.compile(_NUM + r"\s*(mg|mcg|ug|g)\s*/\s*" + _NUM + r"?\s*(ml|cc)\b")
+_CONCENTRATION = re.compile(_NUM + r"\s*(mg|mcg|ug|g)\s*(?:/|per)\s*" + _NUM + r"?\s*(ml|cc)\b")
 _RATE = re.compile(_NUM + r"\s*(mcg|ug|mg)\s*/\s*(?:24\s*)?(hr|h|hour)\b")
 _SHARED_UNIT = re.compile(_NUM + r"\s*[-/]\s*" + _NUM + r"(?:\s*[-/]\s*" + _NUM + r")?\s*(mg|mcg|ug|g)\b")
 _SINGLE = re.compile(_NUM + r"\s*(mg|mcg|ug|g|gm)\b")
@@ -135,13 +137,30 @@ class SigDose:
 _DISSOLVE = re.compile(
     r"dissolve.*?" + _NUM + r"\s*(mg|mcg|g)?.*?\bin\s*" + _NUM + r"\s*(ml|cc)\b.*?\b" + _NUM + r"\s*(ml|cc)\b"
 )
-_PIECES = re.compile(r"\b(?:into|in)\s*(\d+|two|three|four|five|six)\s*(?:equal\s*)?(?:pieces|parts|portions)\b")
+_PIECES = re.compile(
+    r"\b(?:into|in)\s*(?:(\d+|two|three|four|five|six)\s*(?:equal\s*)?(?:pieces|parts|portions)|(halves|thirds|quarters))\b"
+)
+_PIECES_NAMED = {"halves": 2, "thirds": 3, "quarters": 4}
+_PIECES_TAKEN = re.compile(
+    r"\b(\d+|one|two|three|a)\s*(?:pieces?|parts?|portions?|halves|half|thirds?|quarters?)\b(?!\s*(?:a|per)\s*day)"
+)
+# The home-made liquid without a count: "dissolve (one tablet) in 50 mL water, take 3 mL".
+_DISSOLVE_ONE = re.compile(
+    r"dissolve\s+(?:(?:a|one|1|the|each)\s+)?(?:(?:tablet|tab|capsule|cap|it)\s+)?in\s*" + _NUM
+    + r"\s*(ml|cc)\b.*?\b" + _NUM + r"\s*(ml|cc)\b"
+)
+# "1 mL = 20 drops", "20 drops = 1 mL", "20 gtt/mL": how many drops make a millilitre, as the label states it.
+_DROPS_PER_ML = (
+    re.compile(_NUM + r"\s*(?:ml|cc)\s*(?:=|equals|is)\s*" + _NUM + r"\s*(?:drops?|gtts?)\b"),
+    re.compile(_NUM + r"\s*(?:drops?|gtts?)\s*(?:=|equals|is|per)\s*" + _NUM + r"?\s*(?:ml|cc)\b"),
+    re.compile(_NUM + r"\s*(?:drops?|gtts?)\s*/\s*(ml|cc)\b"),
+)
 _IN_HALF = re.compile(r"\b(?:in|into)\s*(?:half|halves)\b")
 _MASS_DOSE = re.compile(_NUM + r"\s*(mg|mcg|ug|g)\b(?!\s*/)")
-_FRACTION_WORDS = "|".join(sorted((re.escape(k) for k in _WORD_NUMBERS), key=len, reverse=True))
+_FRACTION_WORDS = "|".join(sorted((re.escape(k) for k in WORD_NUMBERS), key=len, reverse=True))
 _UNIT_WORDS = "|".join(sorted(UNIT_FORMS, key=len, reverse=True))
 _UNIT_DOSE = re.compile(
-    r"(?:(\d+)\s*/\s*(\d+)|" + _NUM + r"|(" + _FRACTION_WORDS + r"))\s*(?:of\s*)?(?:(?:a|an|one|the)\s+)?"
+    r"(?:(\d+)\s*/\s*(\d+)|" + _NUM + r"|(?<![a-z])(" + _FRACTION_WORDS + r"))\s*(?:of\s*)?(?:(?:a|an|one|the)\s+)?"
     r"(?:" + _UNIT_WORDS + r")\b"
 )
 _VOLUME_DOSE = re.compile(_NUM + r"\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)\b")
@@ -165,12 +184,19 @@ def parse_sig_dose(text, strength_mg=None):
         volume, taken = float(match.group(3)), float(match.group(5))
         if volume > 0 and amount > 0:
             return SigDose(mg=amount * taken / volume, split_words=split_words)
+    match = _DISSOLVE_ONE.search(text)
+    if match and strength_mg:
+        volume, taken = float(match.group(1)), float(match.group(3))
+        if volume > 0:
+            return SigDose(mg=strength_mg * taken / volume, split_words=split_words)
     match = _PIECES.search(text)
     if match:
         count = match.group(1)
-        pieces = float(_COUNT_WORDS.get(count, count if count.isdigit() else 0))
+        pieces = float(_PIECES_NAMED.get(match.group(2)) or _COUNT_WORDS.get(count, count if count.isdigit() else 0))
+        taken = _PIECES_TAKEN.search(text[match.end():])
+        taken_count = float(WORD_NUMBERS.get(taken.group(1), taken.group(1))) if taken else 1.0
         if pieces > 0:
-            return SigDose(units=1.0 / pieces, split_words=split_words)
+            return SigDose(units=taken_count / pieces, split_words=split_words)
     if _IN_HALF.search(text):
         return SigDose(units=0.5, split_words=split_words)
     match = _UNIT_DOSE.search(text)
@@ -181,12 +207,25 @@ def parse_sig_dose(text, strength_mg=None):
         elif match.group(3):
             units = float(match.group(3))
         else:
-            units = float(_WORD_NUMBERS[match.group(4)])
+            units = float(WORD_NUMBERS[match.group(4)])
         return SigDose(units=units, split_words=split_words)
     match = _MASS_DOSE.search(text)
     if match:
         return SigDose(mg=float(match.group(1)) * MASS_TO_MG[match.group(2)], split_words=split_words)
     return SigDose(split_words=split_words)
+
+
+def drops_per_ml(text):
+    """Drops in one millilitre as the line states it ("1 mL = 20 drops"), or None when it does not."""
+    text = fold(text or "")
+    match = _DROPS_PER_ML[0].search(text)
+    if match and float(match.group(1)) > 0:
+        return float(match.group(2)) / float(match.group(1))
+    match = _DROPS_PER_ML[1].search(text)
+    if match and float(match.group(2) or 1) > 0:
+        return float(match.group(1)) / float(match.group(2) or 1)
+    match = _DROPS_PER_ML[2].search(text)
+    return float(match.group(1)) if match else None
 
 
 def volume_ml(value, unit):

@@ -6,6 +6,7 @@ from functools import lru_cache
 from rules.knowledge.dosing import (
     MASS_TO_MG,
     UNIT_FORMS,
+    drops_per_ml,
     parse_frequency,
     parse_strengths,
     volume_ml,
@@ -294,7 +295,8 @@ def normalise_medication(vocabulary, medication, index, as_of):
     strength, strength_unit = _strength_mg(medication, recognition, strengths)
     sig_text = medication.get("instructions") or ""
     per_unit = strength if strength_unit == "mg" else None
-    sigs = [(f, read_sig(text, per_unit)) for f, text in (("instructions", sig_text), ("name", name_sig)) if text]
+    drops = drops_per_ml(name + " " + sig_text)
+    sigs = [(f, read_sig(text, per_unit, drops)) for f, text in (("instructions", sig_text), ("name", name_sig)) if text]
     assumptions = []
     dose_mg, fraction = _dose(medication, strength, strength_unit, form, sigs, assumptions)
     split_words = tuple(sorted({w for _, sig in sigs for w in sig.split_words}))
@@ -306,6 +308,9 @@ def normalise_medication(vocabulary, medication, index, as_of):
         times = 1.0
         assumptions.append("once daily (no frequency stated)")
     daily = dose_mg * times if dose_mg is not None and times is not None else None
+    schedule = next((sig for _, sig in sigs if sig.units_per_day), None)
+    if schedule and per_unit and not medication.get("dose") and times == schedule.times_per_day:
+        daily = schedule.units_per_day * per_unit  # doses that differ by time of day
     classes = common_classes | _product_classes(
         vocabulary, recognition, product_text + " " + sig_text + " " + name_sig, form, strength
     )

@@ -303,20 +303,6 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
         matched.append(key)
     unmatched, expansions, ambiguities = [], [], []
     pending = {}
-    together = frozenset(ingredients)
-    if len(together) > 1 and not any(together <= p for p in _product_sets(vocabulary)):
-        # No known product has these ingredients: a short abbreviation among them ("DIPHEN" in "DIPHEN/ATROP")
-        # may be a cut name of another ingredient. Read such a word as a truncation, its exact meaning kept.
-        for key, (found_ingredients, _flags) in hits:
-            if key.isalpha() and len(key) <= 6 and found_ingredients != (key,):
-                readings = _truncation_readings(vocabulary, key, None)
-                if readings is None:  # too many names begin so: the exact meaning is one reading among others
-                    readings = (Reading(f"another name beginning '{key}'", ()),)
-                exact = _reading(vocabulary, key, sorted(found_ingredients))
-                pending[key] = (exact,) + tuple(r for r in readings if r.ingredients != exact.ingredients)
-                for ingredient in found_ingredients:
-                    ingredients.remove(ingredient)
-                matched.remove(key)
     for position in leftover:
         token = toks[position]
         if token in vocabulary.ambiguous:
@@ -342,6 +328,20 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
             spelled = _spelling_readings(vocabulary, token) if len(token) >= 5 else ()
             if spelled:
                 ambiguities.append(Ambiguity(token, spelled + (Reading("an unknown name", ()),), "spelling"))
+    together = frozenset(ingredients).union(*(r[0].ingredients for r in pending.values() if len(r) == 1))
+    if len(together) > 1 and not any(together <= p for p in _product_sets(vocabulary)):
+        # No known product has these ingredients: a short abbreviation among them ("DIPHEN" in "DIPHEN/ATROP")
+        # may be a cut name of another ingredient. Read such a word as a truncation, its exact meaning kept.
+        for key, (found_ingredients, _flags) in hits:
+            if key.isalpha() and len(key) <= 6 and found_ingredients != (key,):
+                readings = _truncation_readings(vocabulary, key, None)
+                if readings is None:  # too many names begin so: the exact meaning is one reading among others
+                    readings = (Reading(f"another name beginning '{key}'", ()),)
+                exact = _reading(vocabulary, key, sorted(found_ingredients))
+                pending[key] = (exact,) + tuple(r for r in readings if r.ingredients != exact.ingredients)
+                for ingredient in found_ingredients:
+                    ingredients.remove(ingredient)
+                matched.remove(key)
     if pending:
         several = {w: r for w, r in pending.items() if len(r) > 1}
         partners = set(ingredients) | set(certain_elsewhere)
