@@ -14,12 +14,15 @@ class Reference:
     title: str
     citation: str
     url: str = None
+    pmid: str = None
+    doi: str = None
 
     def as_dict(self):
         """The reference as it appears in alerts and the catalogue."""
         out = {"id": self.id, "title": self.title, "citation": self.citation}
-        if self.url:
-            out["url"] = self.url
+        for key in ("url", "pmid", "doi"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         return out
 
 
@@ -39,6 +42,16 @@ class Explanation:
     rationale: str
     recommendation: str
     medications: tuple = ()
+
+
+@dataclass(frozen=True)
+class Text:
+    """The words of an alert as templates: {names} in the summary; {doses}, {days} and the named thresholds in
+    the rationale and recommendation (see rules.common.explain_with)."""
+
+    summary: str
+    rationale: str
+    recommendation: str
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,19 @@ from rules.base import Explanation
 SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is fewer than 140 characters
 
 
+def is_set(attribute):
+    """A flag of a fact is true. durable-rules compares with ==, so the comparison is written once, here."""
+    return attribute == True  # noqa: E712
+
+
+def is_unset(attribute):
+    """A flag of a fact is false."""
+    return attribute == False  # noqa: E712
+
+
 def patient_on_naltrexone():
     """The patient has a current or proposed naltrexone product that blocks opioids."""
-    return c.patient << ((m.kind == "patient") & (m.naltrexone_current == True))  # noqa: E712
+    return c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current))
 
 
 def medication_of_this_patient(condition):
@@ -29,8 +39,8 @@ def ids_of(findings, alias):
 
 
 def names_of(context, ids):
-    """The caller's own strings for medication ids, for the alert text."""
-    return [context.medications[i].name or i for i in ids]
+    """The caller's own strings for medication ids, for the alert text (a coded line by its display)."""
+    return [context.medications[i].name for i in ids]
 
 
 def join_names(names, limit=3):
@@ -68,3 +78,28 @@ def medication_explanation(context, ids, summary, rationale, recommendation, ext
         recommendation=recommendation,
         medications=tuple(extra_ids) + tuple(ids),
     )
+
+
+def thresholds():
+    """The named thresholds, for the alert templates ({LDN_MAX_DAILY_MG:g} …), read when the alert is written."""
+    from rules import definitions  # noqa: PLC0415 (definitions imports the references, which import nothing here)
+
+    return {name: value for name, value in vars(definitions).items() if name.isupper() and not name.startswith("_")}
+
+
+def explain_with(text, alias, details=None):
+    """The explanation of a rule whose words are a Text template over the medications matched under alias;
+    details(findings, context, ids) fills {details}."""
+
+    def explain(findings, context):
+        ids = ids_of(findings, alias)
+        values = {**thresholds(), "details": details(findings, context, ids) if details else "", "names": "{names}"}
+        return medication_explanation(
+            context,
+            ids,
+            text.summary.format(**values),
+            text.rationale.format(**values),
+            text.recommendation.format(**values),
+        )
+
+    return explain

@@ -3,12 +3,10 @@
 Guideline: LDN is one product at 1.5-4.5 mg daily (LDN guidance summary); extended-release naltrexone blocks
 opioids for about a month (Vivitrol label), so another naltrexone on top of it adds nothing but dose.
 
-When  two or more current or proposed products contain naltrexone (LDN, oral naltrexone, Contrave, Vivitrol,
-      Embeda, a second LDN order)
-Then  moderate; high when one of them is the extended-release injection.
+Each rule unit below carries its When/Then.
 """
 
-from durable.lang import m
+from durable.lang import c, m
 
 from rules.base import Clause, Explanation, Rule
 from rules.common import join_names, names_of, summary_with_names
@@ -17,7 +15,7 @@ from rules.references import LDN_GUIDANCE, VIVITROL_LABEL
 
 def several_naltrexone_products(er_injection):
     """The patient fact when at least two naltrexone-containing products are current or proposed."""
-    return (
+    return c.patient << (
         (m.kind == "patient")
         & (m.naltrexone_product_count >= 2)
         & (m.naltrexone_er_injection == er_injection)
@@ -25,7 +23,7 @@ def several_naltrexone_products(er_injection):
 
 
 def explain(findings, context):
-    ids = findings[0]["m"]["naltrexone_product_ids"]
+    ids = findings[0]["patient"]["naltrexone_product_ids"]
     names = names_of(context, ids)
     return Explanation(
         summary=summary_with_names("More than one naltrexone product: {names}.", names),

@@ -6,13 +6,11 @@ flag, number and date difference a rule needs is computed here, in plain Python,
 
 from dataclasses import dataclass
 
-from rules.knowledge.conditions import classify_condition
+from rules import definitions
+from rules.knowledge.conditions import read_condition
 from rules.knowledge.normalise import COMMERCIAL_NALTREXONE_TABLETS_MG
 
 PATIENT_ID = "patient"
-# The extended-release naltrexone label: after buprenorphine or methadone, withdrawal can be precipitated for as
-# long as two weeks.
-_LONG_WINDOW_INGREDIENTS = frozenset({"methadone", "buprenorphine", "levomethadyl", "levomethadone"})
 _CUT_WORDS = frozenset({"quarter", "quarters", "dissolve", "dissolved", "crush", "crushed", "shave", "pieces"})
 _AMBIGUOUS_CUT_WORDS = frozenset({"cut", "split", "divide", "divided", "break", "halve"})
 
@@ -29,16 +27,6 @@ class Facts:
 def rounded(value):
     """A quantity rounded to 4 decimals (so 3 × 1.5 mg compares as 4.5), None kept."""
     return None if value is None else round(value, 4)
-
-
-def is_low_dose_naltrexone(med):
-    """Low-dose use: oral single-ingredient naltrexone, compounded or under 50 mg a day."""
-    if not med.has("naltrexone_oral"):
-        return False
-    if med.compounded:
-        return True
-    amount = med.daily_mg if med.daily_mg is not None else med.dose_mg
-    return amount is not None and amount < 50.0
 
 
 def _commercial_tablet(med):
@@ -84,7 +72,7 @@ def _course_days(med, as_of):
 
 def medication_fact(med, index, as_of):
     """The fact for one normalised medication; None when no rule could use it."""
-    ldn = is_low_dose_naltrexone(med)
+    ldn = definitions.low_dose_use(med)
     fact = {
         "kind": "medication",
         "pid": PATIENT_ID,
@@ -100,6 +88,8 @@ def medication_fact(med, index, as_of):
         "samidorphan": med.has("samidorphan_product"),
         "naltrexone": med.has("naltrexone_product"),
         "ldn": ldn,
+        "standard_dose": definitions.standard_dose_therapy(med),
+        "regimen_unclear": definitions.regimen_unclear(med),
         "commercial_naltrexone_tablet": _commercial_tablet(med),
         "off_score_fraction": _off_score(med),
         "split_instruction": _split_instruction(med),
@@ -132,19 +122,6 @@ def _ingredients_of(medications, med_id):
     return next((m.ingredients for m in medications if m.id == med_id), ())
 
 
-def _last_opioid_use(patient, medications):
-    """The latest known opioid use: the stated date, or the end of a stopped opioid, and its kind."""
-    candidates = []
-    if patient.get("last_opioid_use"):
-        candidates.append((patient["last_opioid_use"], "stated"))
-    for med in medications:
-        if med.has("opioid_agonist") and not med.current and med.end_date:
-            candidates.append((med.end_date, med.id))
-    if not candidates:
-        return None, None
-    return max(candidates, key=lambda pair: pair[0])
-
-
 def patient_fact(patient, medications, vocabulary, as_of):
     """The patient fact: naltrexone on the list, evidence of dependence, last opioid use, procedures."""
     naltrexone = [m for m in medications if m.has("naltrexone_product") and m.current]
@@ -152,12 +129,9 @@ def patient_fact(patient, medications, vocabulary, as_of):
     established = [m for m in active if not m.proposed]
     kinds = {}
     for condition in patient.get("conditions") or ():
-        kind = classify_condition(vocabulary, condition)
-        if kind:
-            label = condition.get("name") or next(
-                (c.get("display") or c["code"] for c in condition.get("codes") or ()), "condition"
-            )
-            kinds.setdefault(kind, []).append(label)
+        reading = read_condition(vocabulary, condition)
+        if reading.kind:
+            kinds.setdefault(reading.kind, []).append(reading.label)
     maintenance_meds = [m for m in medications if m.has("opioid_maintenance")]
     fact = {
         "kind": "patient",
@@ -185,18 +159,21 @@ def patient_fact(patient, medications, vocabulary, as_of):
         or fact["dependence_stated"]
         or any(m.current for m in maintenance_meds)
     )
-    last_use, source = _last_opioid_use(patient, medications)
+    starting = [m for m in active if m.proposed] if fact["naltrexone_start"] else []
+    start = definitions.naltrexone_start_date(starting, as_of)
+    last_use, source = definitions.last_opioid_use(patient.get("last_opioid_use"), medications, start)
     if last_use is not None:
-        fact["days_since_last_opioid"] = (as_of - last_use).days
+        fact["days_since_last_opioid"] = (start - last_use).days
         fact["last_opioid_source"] = source
-        # After methadone or buprenorphine (any product) the longer, 14-day window applies: the last opioid
-        # when we know which one it was, otherwise any such product on the list.
-        long_acting = [m for m in medications if _LONG_WINDOW_INGREDIENTS & set(m.ingredients)]
-        fact["last_opioid_maintenance"] = (
-            bool(_LONG_WINDOW_INGREDIENTS & set(_ingredients_of(medications, source)))
-            if source != "stated"
-            else bool(long_acting)
-        )
+        fact["last_opioid_date"] = last_use.isoformat()
+        fact["start_date"] = start.isoformat()
+        # After methadone or buprenorphine (any product) the longer window applies: the last opioid when we know
+        # which one it was, otherwise any such product on the list.
+        long_acting = definitions.LONG_WINDOW_INGREDIENTS
+        if source == "stated":
+            fact["last_opioid_maintenance"] = any(long_acting & set(m.ingredients) for m in medications)
+        else:
+            fact["last_opioid_maintenance"] = bool(long_acting & set(_ingredients_of(medications, source)))
     for procedure in patient.get("upcoming_procedures") or ():
         date = procedure.get("date")
         if date is None or date >= as_of:

@@ -5,147 +5,59 @@ Guideline (LDN guidance summary): "a dose of 1.5-4.5 mg daily, taken at bedtime"
 "benefits may take 2-3 months to become noticeable, and patients should continue treatment for at least 6
 months to properly evaluate effectiveness".
 
-Low-dose use means an oral single-ingredient naltrexone that is compounded or under 50 mg a day (Contrave,
-Vivitrol and opioid combinations are not low-dose naltrexone). The daily dose is the daily total
-(4.5 mg twice daily is 9 mg).
-
-When  low-dose use is current or proposed with a daily dose above 4.5 mg      Then  moderate (dose-range).
-When  low-dose use is current or proposed with a daily dose below 1.5 mg      Then  low (dose-range).
-When  low-dose use is current or proposed and its daily dose cannot be worked out
-Then  info (dose-unverified): the dose could not be checked.
-When  a new LDN start (proposed, no current naltrexone) is above 1.5 mg a day Then  low (titration).
-When  LDN is scheduled, and not at bedtime                                    Then  info (dose-timing).
-When  LDN stopped before 3 months, or between 3 and 6 months, or is planned for under 6 months
-Then  info (ldn-trial-duration).
+These rules apply to low-dose use only (rules.definitions): standard-dose naltrexone for alcohol or opioid use
+disorder follows its own label, and a commercial dose that is neither is the naltrexone-regimen rule. Each rule
+unit below carries its When/Then.
 """
 
 from durable.lang import c, m
 
-from rules.base import Clause, Rule
-from rules.common import ids_of, medication_explanation
-from rules.references import LDN_GUIDANCE, LDN_RESEARCH
-
-LOW_MG, HIGH_MG = 1.5, 4.5
-BENEFIT_DAYS, EVALUATION_DAYS = 90, 182  # 2-3 months to benefit; at least 6 months to evaluate
-EVIDENCE_NOTE = (
-    "The evidence for LDN itself is limited: small pilot trials with mostly subjective benefit, and a 2024 "
-    "review of seven randomised trials found no clear benefit in chronic pain."
-)
+from rules import definitions as d
+from rules.base import Clause, Rule, Text
+from rules.common import explain_with, is_set, is_unset
+from rules.references import LDN_EVIDENCE_REVIEWS, LDN_GUIDANCE, NALTREXONE_LABEL
 
 
 def ldn_in_use():
     """A current or proposed low-dose naltrexone."""
-    return (m.kind == "medication") & (m.ldn == True) & (m.current == True)  # noqa: E712
-
-
-def _doses(context, ids):
-    parts = []
-    for med in (context.medications[i] for i in ids):
-        if med.daily_mg is not None:
-            parts.append(f"{med.name}: {med.daily_mg:g} mg a day")
-        else:
-            parts.append(med.name)
-    return "; ".join(parts)
-
-
-def explain_above(findings, context):
-    ids = ids_of(findings, "m")
-    return medication_explanation(
-        context,
-        ids,
-        "Low-dose naltrexone above 4.5 mg a day: {names}.",
-        (
-            f"{_doses(context, ids)}. The LDN protocol's dose range is 1.5-4.5 mg daily (the daily total counts: "
-            "4.5 mg twice daily is 9 mg); this is above the dose the guidance recommends."
-        ),
-        "Check the intended dose and frequency; the target LDN dose is 4.5 mg once daily at bedtime.",
-    )
-
-
-def explain_below(findings, context):
-    ids = ids_of(findings, "m")
-    return medication_explanation(
-        context,
-        ids,
-        "Low-dose naltrexone below 1.5 mg a day: {names}.",
-        f"{_doses(context, ids)}. The LDN protocol starts at 1.5 mg daily and ranges up to 4.5 mg daily.",
-        (
-            "Check the intended dose: the protocol starts at 1.5 mg daily. A lower dose may be deliberate (for "
-            "example in a sensitive patient), but it is outside the guidance."
-        ),
-    )
-
-
-def explain_unverified(findings, context):
-    ids = ids_of(findings, "m")
-    return medication_explanation(
-        context,
-        ids,
-        "Could not work out the daily dose of {names}; dose not checked.",
-        (
-            "The dose or frequency of this low-dose naltrexone could not be read from the order, so the "
-            "1.5-4.5 mg daily range could not be checked."
-        ),
-        "Send the dose (mg per dose, or strength and units per dose) and the frequency.",
-    )
-
-
-def explain_titration(findings, context):
-    ids = ids_of(findings, "ldn")
-    return medication_explanation(
-        context,
-        ids,
-        "New low-dose naltrexone start above 1.5 mg a day: {names}.",
-        (
-            f"{_doses(context, ids)}. The standard protocol starts at 1.5 mg daily for 1-2 weeks, then 3 mg for "
-            "1-2 weeks, before the 4.5 mg target. Side effects such as vivid dreams, sleep disturbances or "
-            "headaches typically resolve within the first few weeks."
-        ),
-        "Start at 1.5 mg at bedtime and increase to 3 mg, then 4.5 mg, every 1-2 weeks as tolerated.",
-    )
-
-
-def explain_timing(findings, context):
-    ids = ids_of(findings, "m")
-    return medication_explanation(
-        context,
-        ids,
-        "Low-dose naltrexone not scheduled at bedtime: {names}.",
-        (
-            "The LDN protocol gives the dose once daily at bedtime; this order's schedule does not say bedtime "
-            "(or gives more than one dose a day)."
-        ),
-        "Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
-    )
-
-
-def _explain_trial(stage):
-    def explain(findings, context):
-        ids = ids_of(findings, "m")
-        days = "; ".join(f"{context.medications[f['m']['ref']].name}: {f['m']['course_days']} days" for f in findings)
-        return medication_explanation(
-            context,
-            ids,
-            "Low-dose naltrexone " + stage + ": {names}.",
-            f"{days}. Benefits of LDN may take 2-3 months to become noticeable, and treatment should continue "
-            f"for at least 6 months to evaluate its effect properly. {EVIDENCE_NOTE}",
-            "If LDN was stopped for lack of effect, note that the trial was shorter than the protocol's "
-            "evaluation period; if for side effects, record them. Plan a course of at least 6 months.",
-        )
-
-    return explain
+    return (m.kind == "medication") & is_set(m.ldn) & is_set(m.current)
 
 
 def ended_course(low, high):
     """A stopped or completed LDN course that lasted low <= days < high."""
     return (
         (m.kind == "medication")
-        & (m.ldn == True)  # noqa: E712
-        & (m.course_ended == True)  # noqa: E712
+        & is_set(m.ldn)
+        & is_set(m.course_ended)
         & (m.course_days >= low)
         & (m.course_days < high)
     )
 
+
+def daily_doses(_findings, context, ids):
+    """'name: 6 mg a day; name …' for the medications an alert names."""
+    parts = []
+    for med in (context.medications[i] for i in ids):
+        parts.append(f"{med.name}: {med.daily_mg:g} mg a day" if med.daily_mg is not None else med.name)
+    return "; ".join(parts)
+
+
+def course_lengths(findings, context, _ids):
+    """'name: 40 days' for each course an alert names."""
+    return "; ".join(f"{context.medications[f['ldn']['ref']].name}: {f['ldn']['course_days']} days" for f in findings)
+
+
+EVIDENCE = (
+    "The evidence for LDN is small: pilot trials and small randomised trials with mostly subjective benefit, and "
+    "reviews that call for larger trials."
+)
+
+_TRIAL_TEXT = dict(
+    rationale="{details}. Benefits of LDN may take 2-3 months to become noticeable, and treatment should continue for "
+    "at least 6 months to evaluate its effect properly. " + EVIDENCE,
+    recommendation="If LDN was stopped for lack of effect, note that the trial was shorter than the protocol's "
+    "evaluation period; if for side effects, record them. Plan a course of at least 6 months.",
+)
 
 DOSE_ABOVE = Rule(
     id="LDN-DOS-001",
@@ -153,11 +65,18 @@ DOSE_ABOVE = Rule(
     severity="moderate",
     summary="Low-dose naltrexone above 4.5 mg a day.",
     guideline="a dose of 1.5-4.5 mg daily",
-    when="low-dose naltrexone (oral, compounded or under 50 mg a day) is current or proposed with a daily dose above 4.5 mg",
+    when="low-dose naltrexone is current or proposed with a daily dose (the daily total) above 4.5 mg",
     then="a moderate alert with the daily total",
-    clauses=(Clause("daily_above_4_5_mg", lambda: (ldn_in_use() & (m.daily_mg > HIGH_MG),)),),
+    clauses=(Clause("daily_above_ldn_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg > d.LDN_MAX_DAILY_MG)),)),),
     references=(LDN_GUIDANCE,),
-    explain=explain_above,
+    explain=explain_with(Text(
+        summary="Low-dose naltrexone above {LDN_MAX_DAILY_MG:g} mg a day: {names}.",
+        rationale="{details}. The LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily, and the daily "
+        "total counts (a dose taken twice a day counts twice); this is above it.",
+        recommendation="Check the intended dose and frequency: the LDN target is {LDN_MAX_DAILY_MG:g} mg once daily "
+        "at bedtime. If standard-dose naltrexone (50 mg daily, for alcohol or opioid use disorder) was meant, "
+        "order that product and regimen instead.",
+    ), "ldn", daily_doses),
 )
 
 DOSE_BELOW = Rule(
@@ -168,9 +87,15 @@ DOSE_BELOW = Rule(
     guideline="a dose of 1.5-4.5 mg daily",
     when="low-dose naltrexone is current or proposed with a daily dose below 1.5 mg",
     then="a low alert with the daily total",
-    clauses=(Clause("daily_below_1_5_mg", lambda: (ldn_in_use() & (m.daily_mg < LOW_MG),)),),
+    clauses=(Clause("daily_below_ldn_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg < d.LDN_MIN_DAILY_MG)),)),),
     references=(LDN_GUIDANCE,),
-    explain=explain_below,
+    explain=explain_with(Text(
+        summary="Low-dose naltrexone below {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
+        rationale="{details}. The LDN protocol starts at {LDN_MIN_DAILY_MG:g} mg daily and ranges up to "
+        "{LDN_MAX_DAILY_MG:g} mg daily; this is below it.",
+        recommendation="Check the intended dose. A lower dose may be deliberate (for example in a patient who did "
+        "not tolerate {LDN_MIN_DAILY_MG:g} mg), but it is outside the guidance.",
+    ), "ldn", daily_doses),
 )
 
 DOSE_UNVERIFIED = Rule(
@@ -181,9 +106,14 @@ DOSE_UNVERIFIED = Rule(
     guideline="a dose of 1.5-4.5 mg daily",
     when="low-dose naltrexone is current or proposed and neither dose nor strength and frequency give a daily dose",
     then="an info alert saying the dose range could not be checked",
-    clauses=(Clause("daily_dose_unknown", lambda: (ldn_in_use() & (m.daily_known == False),)),),  # noqa: E712
+    clauses=(Clause("daily_dose_unknown", lambda: (c.ldn << (ldn_in_use() & is_unset(m.daily_known)),)),),
     references=(LDN_GUIDANCE,),
-    explain=explain_unverified,
+    explain=explain_with(Text(
+        summary="Could not work out the daily dose of {names}; dose not checked.",
+        rationale="The dose or frequency of this low-dose naltrexone could not be read from the order, so the "
+        "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily range could not be checked.",
+        recommendation="Send the dose (mg per dose, or strength and units per dose) and the frequency.",
+    ), "ldn"),
 )
 
 TITRATION = Rule(
@@ -197,22 +127,22 @@ TITRATION = Rule(
     then="a low alert recommending the 1.5 -> 3 -> 4.5 mg titration",
     clauses=(
         Clause(
-            "new_start_above_1_5_mg",
+            "new_start_above_starting_dose",
             lambda: (
-                c.patient << ((m.kind == "patient") & (m.naltrexone_established == False)),  # noqa: E712
-                c.ldn
-                << (
-                    (m.kind == "medication")
-                    & (m.ldn == True)  # noqa: E712
-                    & (m.proposed == True)  # noqa: E712
-                    & (m.daily_mg > LOW_MG)
-                    & (m.pid == c.patient.pid)
-                ),
+                c.patient << ((m.kind == "patient") & is_unset(m.naltrexone_established)),
+                c.ldn << (ldn_in_use() & is_set(m.proposed) & (m.daily_mg > d.LDN_MIN_DAILY_MG) & (m.pid == c.patient.pid)),
             ),
         ),
     ),
-    references=(LDN_GUIDANCE,),
-    explain=explain_titration,
+    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    explain=explain_with(Text(
+        summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
+        rationale="{details}. The usual protocol starts at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 weeks, then 3 mg "
+        "for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target. Side effects such as vivid dreams, sleep "
+        "disturbance or headache typically settle within the first few weeks.",
+        recommendation="Start at {LDN_MIN_DAILY_MG:g} mg at bedtime and increase to 3 mg, then "
+        "{LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated.",
+    ), "ldn", daily_doses),
 )
 
 TIMING = Rule(
@@ -225,13 +155,15 @@ TIMING = Rule(
     "(QHS, 'at bedtime', 'before sleep' all count as bedtime)",
     then="an info alert suggesting bedtime dosing",
     clauses=(
-        Clause(
-            "not_at_bedtime",
-            lambda: (ldn_in_use() & (m.schedule_stated == True) & (m.bedtime == False),),  # noqa: E712
-        ),
+        Clause("not_at_bedtime", lambda: (c.ldn << (ldn_in_use() & is_set(m.schedule_stated) & is_unset(m.bedtime)),)),
     ),
     references=(LDN_GUIDANCE,),
-    explain=explain_timing,
+    explain=explain_with(Text(
+        summary="Low-dose naltrexone not scheduled at bedtime: {names}.",
+        rationale="The LDN protocol gives the dose once daily at bedtime; this order's schedule does not say "
+        "bedtime, or gives more than one dose a day.",
+        recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
+    ), "ldn"),
 )
 
 TRIAL_BEFORE_BENEFIT = Rule(
@@ -242,9 +174,10 @@ TRIAL_BEFORE_BENEFIT = Rule(
     guideline="benefits may take 2-3 months to become noticeable",
     when="a low-dose naltrexone course was stopped or completed after fewer than 90 days",
     then="an info alert (the trial was too short to show benefit)",
-    clauses=(Clause("stopped_before_3_months", lambda: (ended_course(0, BENEFIT_DAYS),)),),
-    references=(LDN_GUIDANCE, LDN_RESEARCH),
-    explain=_explain_trial("stopped before 3 months"),
+    clauses=(Clause("stopped_before_benefit", lambda: (c.ldn << ended_course(0, d.BENEFIT_DAYS),)),),
+    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_TRIAL_TEXT), "ldn",
+                         course_lengths),
 )
 
 TRIAL_BEFORE_EVALUATION = Rule(
@@ -255,9 +188,12 @@ TRIAL_BEFORE_EVALUATION = Rule(
     guideline="continue treatment for at least 6 months to properly evaluate effectiveness",
     when="a low-dose naltrexone course was stopped or completed after 90 to 181 days",
     then="an info alert (stopped before it could be evaluated)",
-    clauses=(Clause("stopped_before_6_months", lambda: (ended_course(BENEFIT_DAYS, EVALUATION_DAYS),)),),
-    references=(LDN_GUIDANCE, LDN_RESEARCH),
-    explain=_explain_trial("stopped before 6 months"),
+    clauses=(
+        Clause("stopped_before_evaluation", lambda: (c.ldn << ended_course(d.BENEFIT_DAYS, d.EVALUATION_DAYS),)),
+    ),
+    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 6 months: {names}.", **_TRIAL_TEXT), "ldn",
+                         course_lengths),
 )
 
 TRIAL_PLANNED_SHORT = Rule(
@@ -270,12 +206,52 @@ TRIAL_PLANNED_SHORT = Rule(
     then="an info alert (the planned course is too short to judge)",
     clauses=(
         Clause(
-            "planned_under_6_months",
-            lambda: (ldn_in_use() & (m.course_ended == False) & (m.course_days < EVALUATION_DAYS),),  # noqa: E712
+            "planned_under_evaluation_period",
+            lambda: (c.ldn << (ldn_in_use() & is_unset(m.course_ended) & (m.course_days < d.EVALUATION_DAYS)),),
         ),
     ),
-    references=(LDN_GUIDANCE, LDN_RESEARCH),
-    explain=_explain_trial("planned for under 6 months"),
+    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    explain=explain_with(Text(summary="Low-dose naltrexone planned for under 6 months: {names}.", **_TRIAL_TEXT),
+                         "ldn", course_lengths),
 )
 
-RULES = (DOSE_ABOVE, DOSE_BELOW, DOSE_UNVERIFIED, TITRATION, TIMING, TRIAL_BEFORE_BENEFIT, TRIAL_BEFORE_EVALUATION, TRIAL_PLANNED_SHORT)
+
+REGIMEN_UNCLEAR = Rule(
+    id="LDN-REG-001",
+    code="naltrexone-regimen",
+    severity="moderate",
+    summary="Commercial naltrexone at a dose that is neither low-dose naltrexone nor a standard regimen.",
+    guideline="a dose of 1.5-4.5 mg daily; naltrexone tablets: 25 mg initially, then 50 mg daily (or the label's "
+    "intermittent schedules)",
+    guideline_source="LDN guidance summary; naltrexone hydrochloride tablets, prescribing information",
+    when="commercial (not compounded, not LDN-labelled) oral naltrexone is current or proposed with a known daily "
+    "dose above 4.5 mg that is not a standard regimen (25 or 50 mg once daily; 50, 100 or 150 mg on an "
+    "intermittent schedule of at most 350 mg a week)",
+    then="a moderate alert asking which regimen was meant",
+    clauses=(
+        Clause("neither_ldn_nor_standard", lambda: (c.naltrexone << ((m.kind == "medication") & is_set(m.regimen_unclear) & is_set(m.current)),)),
+    ),
+    references=(LDN_GUIDANCE, NALTREXONE_LABEL),
+    explain=explain_with(Text(
+        summary="Naltrexone dose is neither LDN nor a standard regimen: {names}.",
+        rationale="{details}. Low-dose naltrexone is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily, usually "
+        "compounded; the naltrexone tablet label's regimens for alcohol or opioid use disorder are "
+        "{STANDARD_INDUCTION_MG:g} mg initially, then {STANDARD_DAILY_MG:g} mg once daily (or 100-150 mg on an "
+        "intermittent schedule). This dose is neither, so neither set of checks fits it.",
+        recommendation="Confirm the intended regimen with the prescriber: for LDN, a compounded "
+        "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg dose at bedtime; for alcohol or opioid use disorder, "
+        "{STANDARD_DAILY_MG:g} mg once daily.",
+    ), "naltrexone", daily_doses),
+)
+
+RULES = (
+    DOSE_ABOVE,
+    DOSE_BELOW,
+    DOSE_UNVERIFIED,
+    REGIMEN_UNCLEAR,
+    TITRATION,
+    TIMING,
+    TRIAL_BEFORE_BENEFIT,
+    TRIAL_BEFORE_EVALUATION,
+    TRIAL_PLANNED_SHORT,
+)

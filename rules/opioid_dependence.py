@@ -4,30 +4,25 @@ Guideline: naltrexone "could precipitate withdrawal in opioid-dependent individu
 naltrexone is contraindicated in current physiologic opioid dependence, including methadone or buprenorphine
 maintenance (naltrexone label).
 
-When  a naltrexone product is current or proposed
-  and there is evidence of current opioid dependence: an opioid use disorder or dependence diagnosis
-      (ICD-10-CM F11.x not in remission, SNOMED CT, or by name), long-term opioid therapy (Z79.891),
-      an OUD maintenance product (methadone, buprenorphine for OUD), or the clinician says so
-Then  one critical alert listing every piece of evidence.
-When  the only such diagnoses are in remission or resolved
-Then  an info alert saying so, because remission is not current dependence but is worth knowing.
+Each rule unit below carries its When/Then.
 """
 
 from durable.lang import c, m
 
+from rules import definitions as d
 from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, join_names, medication_of_this_patient, names_of, patient_on_naltrexone
-from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL
+from rules.common import ids_of, is_set, is_unset, join_names, medication_of_this_patient, names_of, patient_on_naltrexone
+from rules.references import ICD10CM_F11, LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL
 
 
 def patient_with(flag):
     """The naltrexone patient fact with one more precomputed flag set."""
-    return c.patient << ((m.kind == "patient") & (m.naltrexone_current == True) & (getattr(m, flag) == True))  # noqa: E712
+    return c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & is_set(getattr(m, flag)))
 
 
 def maintenance_product():
     """A current or proposed OUD maintenance product (methadone, buprenorphine for OUD)."""
-    return c.maintenance << medication_of_this_patient((m.opioid_maintenance == True) & (m.current == True))  # noqa: E712
+    return c.maintenance << medication_of_this_patient(is_set(m.opioid_maintenance) & is_set(m.current))
 
 
 def explain_dependence(findings, context):
@@ -41,20 +36,25 @@ def explain_dependence(findings, context):
         evidence.append("diagnosis: " + join_names(patient["dependence_diagnoses"], 10))
     if patient["dependence_stated"]:
         evidence.append("the clinician records current opioid dependence")
+    if not evidence:
+        evidence.append("evidence of opioid dependence")
     naltrexone = patient["naltrexone_ids"]
     return Explanation(
-        summary="Naltrexone can precipitate opioid withdrawal in this opioid-dependent patient.",
+        summary="Naltrexone with evidence of opioid dependence or opioid treatment: withdrawal can be precipitated.",
         rationale=(
-            "Evidence of current opioid dependence (" + "; ".join(evidence) + "). Naltrexone displaces opioids "
-            "from their receptors and can precipitate sudden, severe withdrawal in a physically dependent "
-            "patient; the label contraindicates it in current opioid dependence, including methadone or "
-            "buprenorphine maintenance."
+            "Recorded: " + "; ".join(evidence) + ". In a patient physically dependent on opioids, naltrexone "
+            "displaces them from their receptors and can precipitate sudden, severe withdrawal; the naltrexone "
+            "label contraindicates it in current physiologic opioid dependence, including methadone or "
+            "buprenorphine maintenance. A diagnosis of opioid use disorder or opioid abuse says the patient has "
+            "used opioids problematically; it does not by itself say whether they are physically dependent now."
         ),
         recommendation=(
-            "Do not start or continue naltrexone while the patient is opioid-dependent. If naltrexone is wanted, "
-            "coordinate with the prescriber of the opioid treatment: the patient must first complete an "
-            "opioid-free interval (at least 7-10 days; up to 14 days after methadone or buprenorphine), "
-            "confirmed by history, urine screen or naloxone challenge."
+            "Establish whether the patient is physically dependent on opioids now, and do not start or continue "
+            "naltrexone while they are. If naltrexone is wanted, coordinate with the prescriber of the opioid "
+            "treatment: the patient must first complete an opioid-free interval (at least "
+            f"{d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} days; up to {d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days "
+            "after methadone or buprenorphine), confirmed by history and urine drug screen, and by a naloxone "
+            "challenge when in doubt."
         ),
         medications=tuple(naltrexone + maintenance),
     )
@@ -93,7 +93,7 @@ RULE = Rule(
         Clause("dependence_stated", lambda: (patient_with("dependence_stated"),)),
         Clause("maintenance_product", lambda: (patient_on_naltrexone(), maintenance_product())),
     ),
-    references=(LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL),
+    references=(LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL, ICD10CM_F11),
     explain=explain_dependence,
 )
 
@@ -110,11 +110,13 @@ HISTORY_RULE = Rule(
         Clause(
             "remission_only",
             lambda: (
-                (m.kind == "patient")
-                & (m.naltrexone_current == True)  # noqa: E712
-                & (m.dependence_remission == True)  # noqa: E712
-                & (m.dependence_current == False)  # noqa: E712
-            ,),
+                c.patient << (
+                    (m.kind == "patient")
+                    & is_set(m.naltrexone_current)
+                    & is_set(m.dependence_remission)
+                    & is_unset(m.dependence_current)
+                ),
+            ),
         ),
     ),
     references=(NALTREXONE_LABEL,),

@@ -4,29 +4,52 @@ Guideline: naltrexone blocks opioid effects (LDN guidance summary). Methylnaltre
 (Movantik), naldemedine (Symproic) and alvimopan (Entereg) are given to patients taking opioids, and lofexidine
 (Lucemyra) for opioid withdrawal (their labels): with naltrexone they are not opioid use, but a reason to ask.
 Samidorphan (Lybalvi) is itself an opioid antagonist whose label contraindicates opioid use and withdrawal.
-
-When  naltrexone is current or proposed and a medication that implies opioid exposure is current or proposed
-Then  moderate (opioid-exposure-signal), never opioid-use.
-When  naltrexone is current or proposed and olanzapine/samidorphan is current or proposed
-Then  moderate (second-opioid-antagonist).
+Each rule unit below carries its When/Then.
 """
 
 from durable.lang import c, m
 
 from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, join_names, medication_of_this_patient, names_of, patient_on_naltrexone, summary_with_names
+from rules.common import (
+    ids_of,
+    is_set,
+    join_names,
+    medication_of_this_patient,
+    names_of,
+    patient_on_naltrexone,
+    summary_with_names,
+)
 from rules.references import LDN_GUIDANCE, LYBALVI_LABEL, PERIPHERAL_ANTAGONIST_LABELS
+
+
+# What each medication that implies opioid exposure is for, as its label states it.
+PURPOSES = {
+    "methylnaltrexone": "treats opioid-induced constipation in patients taking opioids",
+    "naloxegol": "treats opioid-induced constipation in patients taking opioids",
+    "naldemedine": "treats opioid-induced constipation in patients taking opioids",
+    "alvimopan": "is given around bowel resection surgery to speed the recovery of bowel function in patients "
+    "receiving opioids for postoperative pain",
+    "lofexidine": "mitigates opioid withdrawal symptoms to help a patient stop opioids abruptly",
+}
+
+
+def _purpose(med):
+    found = [PURPOSES[i] for i in med.ingredients if i in PURPOSES]
+    return f"{med.name} {found[0]}" if found else f"{med.name} implies opioid treatment"
 
 
 def explain_signal(findings, context):
     ids = ids_of(findings, "signal")
     names = names_of(context, ids)
+    meds = [context.medications[i] for i in ids]
+    withdrawal = any("lofexidine" in med.ingredients for med in meds)
+    implied = "is withdrawing from opioids" if withdrawal and len(meds) == 1 else "takes or recently took opioids"
     return Explanation(
         summary=summary_with_names("{names} suggests opioid use or withdrawal in a patient on naltrexone.", names),
         rationale=(
-            f"{join_names(names, 10)} is used for opioid-induced constipation, opioid-exposed bowel surgery or "
-            "opioid withdrawal. It is not an opioid, but it implies the patient takes, took or is withdrawing from "
-            "opioids, which naltrexone blocks and can precipitate withdrawal from."
+            "; ".join(_purpose(med) for med in meds) + ". It is not an opioid, but it implies that the patient "
+            f"{implied}. Naltrexone blocks opioids and can precipitate withdrawal in a patient physically "
+            "dependent on them."
         ),
         recommendation=(
             "Ask about current and recent opioid use (including from other prescribers) before starting or "
@@ -63,7 +86,7 @@ SIGNAL = Rule(
             "implies_opioid_exposure",
             lambda: (
                 patient_on_naltrexone(),
-                c.signal << medication_of_this_patient((m.implies_opioid_exposure == True) & (m.current == True)),  # noqa: E712
+                c.signal << medication_of_this_patient(is_set(m.implies_opioid_exposure) & is_set(m.current)),
             ),
         ),
     ),
@@ -85,7 +108,7 @@ SAMIDORPHAN = Rule(
             "samidorphan_with_naltrexone",
             lambda: (
                 patient_on_naltrexone(),
-                c.samidorphan << medication_of_this_patient((m.samidorphan == True) & (m.current == True)),  # noqa: E712
+                c.samidorphan << medication_of_this_patient(is_set(m.samidorphan) & is_set(m.current)),
             ),
         ),
     ),

@@ -1,45 +1,45 @@
 """The opioid-free interval before starting naltrexone: 7-10 days, or 14 after methadone or buprenorphine.
 
 Guideline: patients should be opioid-free for a minimum of 7-10 days before starting naltrexone (naltrexone
-label, tramadol included); patients transitioning from buprenorphine or methadone "may be vulnerable to
-precipitation of withdrawal symptoms for as long as two weeks" (extended-release naltrexone label).
-
-When  naltrexone is being started (proposed, no current naltrexone) and the last opioid use was under 7 days ago
-Then  critical.
-When  it was 7 to 10 days ago (7 to 14 days when the last opioid was methadone or buprenorphine)
-Then  high.
-Past the window: nothing. The last use is the patient's last_opioid_use, or the end date of a stopped opioid.
+tablets label); patients transitioning from buprenorphine or methadone "may be vulnerable to precipitation of
+withdrawal symptoms for as long as two weeks" (extended-release naltrexone label). The interval runs from the
+last opioid use to the naltrexone start, a planned start date included (rules.definitions). Each rule unit below
+carries its When/Then.
 """
 
-from durable.lang import m
+from durable.lang import c, m
 
+from rules import definitions as d
 from rules.base import Clause, Explanation, Rule
+from rules.common import is_set, is_unset
 from rules.references import NALTREXONE_LABEL, VIVITROL_LABEL
 
 
 def naltrexone_start():
     """The patient fact of a naltrexone start with a known last opioid use."""
-    return (m.kind == "patient") & (m.naltrexone_start == True)  # noqa: E712
+    return (m.kind == "patient") & is_set(m.naltrexone_start)
 
 
-def _explain(findings, context, severity_words):
-    patient = findings[0]["m"]
+def _explain(findings, context):
+    patient = findings[0]["start"]
     days = patient["days_since_last_opioid"]
-    window = 14 if patient["last_opioid_maintenance"] else 10
+    window = d.opioid_free_days_needed(patient["last_opioid_maintenance"])
     source = patient["last_opioid_source"]
     where = "as recorded" if source == "stated" else f"when {context.medications[source].name} ended"
+    planned = patient["start_date"] != context.as_of.isoformat()
+    start = f"the planned start on {patient['start_date']}" if planned else f"the start ({patient['start_date']})"
     return Explanation(
         summary=f"Naltrexone start {days} day(s) after the last opioid use; {window} opioid-free days are advised.",
         rationale=(
-            f"The last opioid use was {days} day(s) before {context.as_of.isoformat()} ({where}). Starting "
-            "naltrexone in a patient who still has opioids on board can precipitate withdrawal, "
-            f"{severity_words}. The naltrexone label asks for at least 7-10 opioid-free days (tramadol "
-            "included); after methadone or buprenorphine, withdrawal can be precipitated for as long as two weeks."
+            f"The last opioid use was on {patient['last_opioid_date']} ({where}), {days} day(s) before {start}. "
+            "In a patient who is physically dependent on opioids, naltrexone taken while opioids are still in the "
+            f"body can precipitate withdrawal; the naltrexone label asks for at least {d.OPIOID_FREE_MIN_DAYS}-"
+            f"{d.OPIOID_FREE_DAYS} opioid-free days (tramadol included), and after methadone or buprenorphine "
+            "withdrawal can be precipitated for as long as two weeks."
         ),
         recommendation=(
-            f"Delay the start until the patient has been opioid-free for at least {window} days, and confirm "
-            "the opioid-free state before the first dose (history, urine drug screen, and a naloxone challenge "
-            "if in doubt)."
+            f"Start only after at least {window} opioid-free days, and confirm the opioid-free state before the "
+            "first dose (history and urine drug screen; the label's naloxone challenge when in doubt)."
         ),
         medications=tuple(patient["naltrexone_start_ids"]),
     )
@@ -53,11 +53,13 @@ RULE_CRITICAL = Rule(
     guideline="opioid-free for a minimum of 7-10 days before starting naltrexone",
     guideline_source="Naltrexone hydrochloride tablets, prescribing information",
     when="naltrexone is being started (proposed, with no current naltrexone) and the last opioid use was fewer than "
-    "7 days before as_of",
+    "7 days before the start (its planned start_date when in the future, otherwise as_of)",
     then="a critical alert: delay the start and confirm the opioid-free state",
-    clauses=(Clause("under_7_days", lambda: (naltrexone_start() & (m.days_since_last_opioid < 7),)),),
+    clauses=(
+        Clause("under_minimum_interval", lambda: (c.start << (naltrexone_start() & (m.days_since_last_opioid < d.OPIOID_FREE_MIN_DAYS)),)),
+    ),
     references=(NALTREXONE_LABEL, VIVITROL_LABEL),
-    explain=lambda findings, context: _explain(findings, context, "which is likely this soon after opioid use"),
+    explain=_explain,
 )
 
 RULE_HIGH = Rule(
@@ -67,29 +69,33 @@ RULE_HIGH = Rule(
     summary="Naltrexone started inside the 7-10 day opioid-free window (14 days after methadone or buprenorphine).",
     guideline="opioid-free for a minimum of 7-10 days; after buprenorphine or methadone, as long as two weeks",
     guideline_source="Naltrexone tablets and Vivitrol prescribing information",
-    when="naltrexone is being started and the last opioid use was 7-10 days before as_of, or 7-14 days when the last "
-    "opioid was methadone or buprenorphine",
+    when="naltrexone is being started and the last opioid use was 7-10 days before the start, or 7-14 days when the "
+    "last opioid was methadone or buprenorphine",
     then="a high alert: delay the start until the window has passed and confirm the opioid-free state",
     clauses=(
         Clause(
-            "inside_10_day_window",
+            "inside_interval",
             lambda: (
-                naltrexone_start()
-                & (m.last_opioid_maintenance == False)  # noqa: E712
-                & (m.days_since_last_opioid >= 7)
-                & (m.days_since_last_opioid <= 10),
+                c.start << (
+                    naltrexone_start()
+                    & is_unset(m.last_opioid_maintenance)
+                    & (m.days_since_last_opioid >= d.OPIOID_FREE_MIN_DAYS)
+                    & (m.days_since_last_opioid <= d.OPIOID_FREE_DAYS)
+                ),
             ),
         ),
         Clause(
-            "inside_14_day_window_after_maintenance",
+            "inside_interval_after_maintenance",
             lambda: (
-                naltrexone_start()
-                & (m.last_opioid_maintenance == True)  # noqa: E712
-                & (m.days_since_last_opioid >= 7)
-                & (m.days_since_last_opioid <= 14),
+                c.start << (
+                    naltrexone_start()
+                    & is_set(m.last_opioid_maintenance)
+                    & (m.days_since_last_opioid >= d.OPIOID_FREE_MIN_DAYS)
+                    & (m.days_since_last_opioid <= d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE)
+                ),
             ),
         ),
     ),
     references=(NALTREXONE_LABEL, VIVITROL_LABEL),
-    explain=lambda findings, context: _explain(findings, context, "which is still possible inside this window"),
+    explain=_explain,
 )

@@ -4,29 +4,33 @@ Guideline: naltrexone blocks opioid effects (LDN guidance summary); in an emerge
 regional anaesthesia, non-opioid analgesia or general anaesthesia, and if an opioid is needed use a rapidly
 acting one, titrated, under continuous monitoring (naltrexone label).
 
-When  a naltrexone product is current or proposed and a procedure is planned on or after as_of (or undated)
-Then  moderate (procedure-planning).
+Each rule unit below carries its When/Then.
 """
 
-from durable.lang import m
+from durable.lang import c, m
 
 from rules.base import Clause, Explanation, Rule
-from rules.common import join_names, summary_with_names
-from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL
+from rules.common import is_set, join_names, summary_with_names
+from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW, VIVITROL_LABEL
 
 
 def explain(findings, context):
-    patient = findings[0]["m"]
+    patient = findings[0]["patient"]
     return Explanation(
         summary=summary_with_names("Procedure planned for a patient on naltrexone: {names}.", patient["procedures"]),
         rationale=(
             f"Planned: {join_names(patient['procedures'], 10)}. Naltrexone blocks opioid analgesics, so usual "
-            "peri-procedural opioid doses may not work, and attempts to overcome the blockade risk overdose."
+            "peri-procedural opioid doses may not work; in an emergency more opioid may be needed and respiratory "
+            "depression may be deeper and more prolonged. No study or guideline says how long before a procedure "
+            "to hold low-dose naltrexone, or when to restart it: the guidance found for naltrexone recommends "
+            "stopping it before surgery, irrespective of dose, but disagrees on how long and was not built on a "
+            "systematic review."
         ),
         recommendation=(
-            "Tell the surgical and anaesthesia teams about naltrexone in advance and agree whether and when to "
-            "hold it. Plan regional anaesthesia or non-opioid analgesia; if an opioid is needed, use a rapidly "
-            "acting one, titrated, under continuous monitoring."
+            "Tell the surgical and anaesthesia teams about naltrexone in advance. Whether and when to hold it, and "
+            "when to restart, is the prescriber's decision with the anaesthesia team: no source gives a number of "
+            "hours for low-dose naltrexone. Plan regional or non-opioid analgesia; if opioids are needed, monitor "
+            "closely. After naltrexone is stopped, the patient may respond to lower opioid doses than before."
         ),
         medications=tuple(patient["naltrexone_ids"]),
     )
@@ -40,13 +44,13 @@ RULE = Rule(
     guideline="naltrexone blocks opioid effects",
     guideline_source="LDN guidance summary; naltrexone prescribing information",
     when="a naltrexone product is current or proposed and the patient has a procedure dated on or after as_of, or undated",
-    then="a moderate alert recommending an analgesia plan",
+    then="a moderate alert recommending an analgesia plan, and saying that no source sets a hold time for LDN",
     clauses=(
         Clause(
             "procedure_ahead",
-            lambda: ((m.kind == "patient") & (m.naltrexone_current == True) & (m.upcoming_procedure == True),),  # noqa: E712
+            lambda: (c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & is_set(m.upcoming_procedure)),),
         ),
     ),
-    references=(LDN_GUIDANCE, NALTREXONE_LABEL),
+    references=(LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW),
     explain=explain,
 )

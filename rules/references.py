@@ -1,4 +1,9 @@
-"""The evidence the rules cite: the LDN guidance summary (the seed) and the product labels. Nothing invented."""
+"""The evidence the rules cite, each with the claim it supports.
+
+Every entry was read in a stored copy through the project's search tool (docs/evidence.md has the quoted
+passages and where they were found). Where a claim rests only on the LDN guidance summary or on a secondary
+copy of a label, the citation says so. Nothing is cited from memory.
+"""
 
 from rules.base import Reference
 
@@ -6,63 +11,159 @@ LDN_GUIDANCE = Reference(
     id="ldn-guidance",
     title="Low-dose naltrexone guidance summary ('From the Guidelines')",
     citation=(
-        "LDN guidance summary used by this service (1.5-4.5 mg daily at bedtime; 1.5 -> 3 -> 4.5 mg in "
-        "1-2 week steps; 2-3 months to benefit, at least 6 months to evaluate; use compounded LDN, since "
-        "50 mg tablets cannot be divided accurately; naltrexone blocks opioid effects and can precipitate "
-        "withdrawal). The summary attributes its guidance to its source 1, a study in Ophthalmology (2017), "
-        "which we could not trace and cite only as the summary cites it."
+        "The service's clinical source: 1.5-4.5 mg daily at bedtime; 1.5 -> 3 -> 4.5 mg in 1-2 week steps; 2-3 "
+        "months to benefit and at least 6 months to evaluate; compounded LDN, since 50 mg tablets cannot be "
+        "divided accurately; naltrexone blocks opioid effects and can precipitate withdrawal. The titration and "
+        "the 2-3 and 6 month figures are the summary's protocol: no trial or review we could read states them "
+        "(the trials we read ran 8-12 weeks). The summary attributes its guidance to 'a study in Ophthalmology "
+        "(2017)', which we cite only as the summary cites it."
     ),
 )
 
-LDN_RESEARCH = Reference(
-    id="ldn-guidance-research",
-    title="Low-dose naltrexone guidance summary ('From the Research', sources 2-6)",
+YOUNGER_2014 = Reference(
+    id="younger-2014",
+    title="Younger J, Parkitny L, McLain D. The use of low-dose naltrexone (LDN) as a novel anti-inflammatory "
+    "treatment for chronic pain. Clin Rheumatol 2014;33(4):451-9",
     citation=(
-        "The summary's research section (its sources 2-6): LDN is safe and tolerable in small trials with "
-        "subjective benefit; its use in chronic pain is still experimental and further randomised trials "
-        "are needed (sources 2, 3, 6)."
+        "Review. Supports: 'the use of LDN for chronic disorders is still highly experimental'; in most published "
+        "research the daily dose is 4.5 mg; 50 mg tablets are the commercial product."
     ),
+    url="https://doi.org/10.1007/s10067-014-2517-2",
+    pmid="24526250",
+    doi="10.1007/s10067-014-2517-2",
+)
+
+YOUNGER_MACKEY_2009 = Reference(
+    id="younger-mackey-2009",
+    title="Younger J, Mackey S. Fibromyalgia symptoms are reduced by low-dose naltrexone: a pilot study. Pain Med "
+    "2009;10(4):663-72",
+    citation="Pilot trial. Supports: side effects (including insomnia and vivid dreams) were rare, minor and transient.",
+    url="https://doi.org/10.1111/j.1526-4637.2009.00613.x",
+    pmid="19453963",
+    doi="10.1111/j.1526-4637.2009.00613.x",
+)
+
+CREE_2010 = Reference(
+    id="cree-2010",
+    title="Cree BAC, Kornyeyeva E, Goodin DS. Pilot trial of low-dose naltrexone and quality of life in multiple "
+    "sclerosis. Ann Neurol 2010;68:145-150",
+    citation="Pilot trial of 4.5 mg nightly. Supports: bedtime dosing as trialled; LDN was well tolerated.",
+    url="https://doi.org/10.1002/ana.22006",
+    pmid="20695007",
+    doi="10.1002/ana.22006",
+)
+
+SMITH_2007 = Reference(
+    id="smith-2007",
+    title="Smith JP, Stock H, Bingaman S, et al. Low-dose naltrexone therapy improves active Crohn's disease. Am J "
+    "Gastroenterol 2007;102(4):820-8",
+    citation="Open-label pilot, given each evening for 12 weeks. Supports: evening dosing; sleep disturbance was the "
+    "most common side effect.",
+    pmid="17222320",
+)
+
+PARKITNY_YOUNGER_2017 = Reference(
+    id="parkitny-younger-2017",
+    title="Parkitny L, Younger J. Reduced pro-inflammatory cytokines after eight weeks of low-dose naltrexone for "
+    "fibromyalgia. Biomedicines 2017;5(2):16",
+    citation="Pilot trial (8 women). Supports: a 15% reduction of pain and 18% of overall symptoms; a small evidence base.",
+    url="https://doi.org/10.3390/biomedicines5020016",
+    doi="10.3390/biomedicines5020016",
+)
+
+KIM_FISHMAN_2020 = Reference(
+    id="kim-fishman-2020",
+    title="Kim PS, Fishman MA. Low-dose naltrexone for chronic pain: update and systemic review. Curr Pain "
+    "Headache Rep 2020;24(10):64",
+    citation="Systematic review. Supports: LDN has shown promise in chronic pain and should be further investigated.",
+    url="https://doi.org/10.1007/s11916-020-00898-0",
+    pmid="32845365",
+    doi="10.1007/s11916-020-00898-0",
 )
 
 NALTREXONE_LABEL = Reference(
     id="naltrexone-tablets-label",
     title="Naltrexone hydrochloride tablets USP 50 mg, prescribing information",
     citation=(
-        "Contraindicated in patients receiving opioid analgesics, with current physiologic opioid dependence "
-        "(including methadone or buprenorphine maintenance) or in acute opioid withdrawal; patients should be "
-        "opioid-free for a minimum of 7-10 days before starting; patients 'may not benefit from opioid "
-        "containing medicines, such as cough and cold preparations, antidiarrheal preparations, and opioid "
-        "analgesics'; attempts to overcome the blockade with large opioid doses risk fatal overdose; in an "
-        "emergency prefer regional anaesthesia, non-opioid analgesia or general anaesthesia, and if an opioid "
-        "is required use a rapidly acting one, titrated, under continuous monitoring."
+        "Contraindications: patients receiving opioid analgesics, currently dependent on opioids (including "
+        "methadone or buprenorphine maintenance), in acute opioid withdrawal, or who failed the naloxone challenge "
+        "or have a positive urine opioid screen. Dosage and administration: an opioid-free interval of at least "
+        "7-10 days (tramadol included); dosing of 25 mg initially, then 50 mg daily, or 50 mg on weekdays with "
+        "100 mg on Saturday, 100 mg every other day or 150 mg every third day (the regimens as Drugs.com "
+        "summarises the label; the label text itself was not retrievable). Precautions: patients 'may not "
+        "benefit from opioid containing medicines, such as cough and cold preparations, antidiarrheal "
+        "preparations, and opioid analgesics'; in an emergency the opioid dose needed 'may be greater than "
+        "usual, and the resulting respiratory depression may be deeper and more prolonged'. Warnings: after the "
+        "blockade wears off, patients may respond to lower opioid doses than before. Description: naltrexone "
+        "hydrochloride is soluble in water to about 100 mg/mL."
     ),
+    url="https://dailymed.nlm.nih.gov/dailymed/search.cfm?labeltype=all&query=naltrexone+hydrochloride+tablets",
 )
 
 VIVITROL_LABEL = Reference(
     id="vivitrol-label",
     title="Vivitrol (naltrexone for extended-release injectable suspension), prescribing information",
     citation=(
-        "Patients transitioning from buprenorphine or methadone 'may be vulnerable to precipitation of "
-        "withdrawal symptoms for as long as two weeks'; opioid-free for a minimum of 7-10 days before "
-        "starting; extended-release injection blocks opioids for about a month."
+        "2.1: 380 mg intramuscularly every 4 weeks or once a month; opioid-free for a minimum of 7-10 days "
+        "before starting. 5.1: blocks the effects of opioids for approximately 28 days after administration. "
+        "2.3/5.3: patients transitioning from buprenorphine or methadone 'may be vulnerable to precipitation of "
+        "withdrawal symptoms for as long as two weeks'. Pain management in an emergency: regional analgesia or "
+        "non-opioid analgesics; if opioids are needed, close monitoring by trained personnel in a setting "
+        "equipped for CPR."
     ),
+    url="https://dailymed.nlm.nih.gov/dailymed/lookup.cfm?setid=cd11c435-b0f0-4bb9-ae78-60f101f3703f",
 )
 
 PERIPHERAL_ANTAGONIST_LABELS = Reference(
     id="pamora-lofexidine-labels",
     title="Relistor, Movantik, Symproic, Entereg and Lucemyra prescribing information",
     citation=(
-        "Methylnaltrexone, naloxegol and naldemedine treat opioid-induced constipation in patients taking "
-        "opioids; alvimopan is used around bowel surgery in opioid-exposed patients; lofexidine mitigates "
-        "opioid withdrawal symptoms."
+        "Methylnaltrexone (Relistor) and naldemedine (Symproic) labels, and naloxegol (Movantik) as its updated "
+        "indication is reported: treatment of opioid-induced constipation in adults. Alvimopan (Entereg): to "
+        "accelerate gastrointestinal recovery after partial bowel resection; contraindicated after more than 7 "
+        "consecutive days of therapeutic opioid use; short-term use only (15 doses, REMS). Lofexidine "
+        "(Lucemyra): mitigation of opioid withdrawal symptoms to facilitate abrupt opioid discontinuation."
     ),
 )
 
 LYBALVI_LABEL = Reference(
     id="lybalvi-label",
     title="Lybalvi (olanzapine and samidorphan), prescribing information",
+    citation="Contraindications: patients who are using opioids or are undergoing acute opioid withdrawal.",
+)
+
+PERIOPERATIVE_NALTREXONE_REVIEW = Reference(
+    id="goel-2024",
+    title="Goel A, Kapoor B, Wu M, et al. Perioperative naltrexone management: a scoping review by the "
+    "Perioperative Pain and Addiction Interdisciplinary Network. Anesthesiology 2024;141(2):388-399",
     citation=(
-        "Samidorphan is an opioid antagonist; Lybalvi is contraindicated in patients using opioids or "
-        "undergoing acute opioid withdrawal."
+        "Scoping review. Supports: no clinical studies, case reports or guidelines address naltrexone in patients "
+        "with chronic pain; the guideline documents found recommend stopping naltrexone before surgery, "
+        "irrespective of dose, but none was built on a systematic literature search or a Delphi process."
+    ),
+    url="https://doi.org/10.1097/aln.0000000000005040",
+    doi="10.1097/aln.0000000000005040",
+)
+
+ICD10CM_F11 = Reference(
+    id="icd10cm-f11",
+    title="ICD-10-CM Tabular List, F11 Opioid related disorders (as reproduced by coding references)",
+    citation=(
+        "F11.1- opioid abuse (includes opioid use disorder, mild) and F11.2- opioid dependence (includes opioid "
+        "use disorder, moderate or severe) exclude each other; neither code says whether the patient is "
+        "physically dependent now."
+    ),
+)
+
+# The LDN protocol's evidence, for rules about LDN's course and titration: small trials and reviews.
+LDN_EVIDENCE_REVIEWS = Reference(
+    id="ldn-evidence",
+    title="Low-dose naltrexone trials and reviews",
+    citation=(
+        "The evidence for LDN is small. Pilot trials (Younger and Mackey 2009, PMID 19453963; Cree 2010, PMID "
+        "20695007; Parkitny and Younger 2017, DOI 10.3390/biomedicines5020016) used 4.5 mg at night for 8-12 "
+        "weeks, with mostly minor, transient side effects (insomnia, vivid dreams). Reviews call its use 'still "
+        "highly experimental' (Younger 2014, PMID 24526250) and ask for further investigation (Kim and Fishman "
+        "2020, PMID 32845365)."
     ),
 )

@@ -3,40 +3,41 @@
 Guideline: "It's essential to use compounded LDN from a reputable pharmacy since commercial naltrexone
 tablets (50 mg) cannot be accurately divided into the required low doses" (LDN guidance summary).
 
-When  a commercial (non-compounded) naltrexone tablet is current or proposed
-  and its dose is neither whole tablets nor a half along the score (from dose and strength, or a fractional
-      tablet dose), or the instructions cut it into pieces, quarter, dissolve or crush it
-Then  a moderate alert recommending compounded LDN. A whole 50 mg tablet (alcohol or opioid use disorder) is
-      correct use and raises nothing.
+The rule unit below carries its When/Then. A whole 50 mg tablet, or half along the score, is correct use of
+the tablet and raises nothing.
 """
 
-from durable.lang import m
+from durable.lang import c, m
 
 from rules.base import Clause, Rule
-from rules.common import ids_of, medication_explanation
-from rules.references import LDN_GUIDANCE
+from rules.common import ids_of, is_set, medication_explanation
+from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL
 
 
 def commercial_tablet_in_use():
     """A current or proposed commercial naltrexone tablet."""
-    return (m.kind == "medication") & (m.commercial_naltrexone_tablet == True) & (m.current == True)  # noqa: E712
+    return (m.kind == "medication") & is_set(m.commercial_naltrexone_tablet) & is_set(m.current)
+
+
+def _division(med):
+    """'4.5 mg from a 50 mg tablet', or 'a divided 50 mg tablet' when the dose is not stated apart from it."""
+    strength = f"{med.strength_mg:g} mg" if med.strength_mg else "commercial"
+    divided = med.dose_mg is not None and not (med.strength_mg and abs(med.dose_mg - med.strength_mg) < 1e-6)
+    return f"{med.dose_mg:g} mg from a {strength} tablet" if divided else f"a divided {strength} tablet"
 
 
 def explain(findings, context):
     """Name each tablet and the dose it is being cut to."""
-    ids = ids_of(findings, "m")
-    details = []
-    for med in (context.medications[i] for i in ids):
-        dose = f"{med.dose_mg:g} mg" if med.dose_mg is not None else "a divided dose"
-        strength = f"{med.strength_mg:g} mg" if med.strength_mg else "commercial"
-        details.append(f"{med.name}: {dose} from a {strength} tablet")
+    ids = ids_of(findings, "tablet")
+    details = "; ".join(f"{med.name}: {_division(med)}" for med in (context.medications[i] for i in ids))
     return medication_explanation(
         context,
         ids,
         "Commercial naltrexone tablet divided for a low dose: {names}.",
-        "; ".join(details) + ". Commercial naltrexone tablets (50 mg) cannot be divided accurately into the "
-        "1.5-4.5 mg doses used for low-dose naltrexone: cutting, quartering or dissolving a tablet at home "
-        "gives uneven, unpredictable doses.",
+        details + ". The LDN guidance says commercial 50 mg tablets cannot be divided accurately into the low "
+        "doses LDN uses. The problem is measurement, not the drug: naltrexone hydrochloride dissolves in water, "
+        "but a dose cut from a tablet or measured from a solution made at home has no verified strength, label "
+        "or tested stability.",
         "Prescribe compounded low-dose naltrexone (capsules or liquid at the intended strength, e.g. 1.5, 3 or "
         "4.5 mg) from a reputable compounding pharmacy instead of dividing commercial tablets.",
     )
@@ -52,9 +53,9 @@ RULE = Rule(
     "a half along the score, or the instructions cut it into pieces, quarter, dissolve or crush it",
     then="a moderate alert recommending compounded LDN from a reputable pharmacy",
     clauses=(
-        Clause("fraction_off_the_score", lambda: (commercial_tablet_in_use() & (m.off_score_fraction == True),)),  # noqa: E712
-        Clause("cut_or_dissolved", lambda: (commercial_tablet_in_use() & (m.split_instruction == True),)),  # noqa: E712
+        Clause("fraction_off_the_score", lambda: (c.tablet << (commercial_tablet_in_use() & is_set(m.off_score_fraction)),)),
+        Clause("cut_or_dissolved", lambda: (c.tablet << (commercial_tablet_in_use() & is_set(m.split_instruction)),)),
     ),
-    references=(LDN_GUIDANCE,),
+    references=(LDN_GUIDANCE, NALTREXONE_LABEL),
     explain=explain,
 )

@@ -1,23 +1,21 @@
 """What the service could not fully read, it could not fully check, and it says so.
 
-LDN-OPI-002  When  a naltrexone product is current or proposed
-               and a current medication has a word that could be an opioid (a truncation, an abbreviation or a
-               spelling whose readings include an opioid) and is not otherwise an opioid
-             Then  a high alert naming the line, the words and the opioids they could be.
-LDN-UNR-002  When  a naltrexone product is current or proposed
-               and a current medication was not read in full (identified only in part, with a word left
-               unexplained or an ambiguity whose readings differ for the rules, or not identified at all), and no
-               word of it could be an opioid
-             Then  a moderate alert naming the words that were not understood.
-LDN-UNR-001  When  a medication is not fully recognised and no alert above already shows it (no naltrexone on
-               the list, or the medication is not current)
-             Then  an info alert naming it: it was not checked, or not checked in full.
+Each rule unit below carries its When/Then.
 """
 
 from durable.lang import c, m
 
 from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, join_names, medication_of_this_patient, names_of, patient_on_naltrexone, summary_with_names
+from rules.common import (
+    ids_of,
+    is_set,
+    is_unset,
+    join_names,
+    medication_of_this_patient,
+    names_of,
+    patient_on_naltrexone,
+    summary_with_names,
+)
 from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL
 
 _KIND_WORDS = {"abbreviation": "abbreviation", "truncation": "shortened name", "spelling": "spelling",
@@ -93,7 +91,7 @@ def explain_partial(findings, context):
 
 
 def explain_unrecognised(findings, context):
-    ids = ids_of(findings, "m")
+    ids = ids_of(findings, "medication")
     meds = [context.medications[i] for i in ids]
     names = [f'"{n}"' for n in names_of(context, ids)]
     hints = [f'"{context.medications[i].name}" resembles {join_names(context.suggestions[i], 3)}'
@@ -127,7 +125,7 @@ POSSIBLE_OPIOID = Rule(
     clauses=(
         Clause("possible_opioid_with_naltrexone", lambda: (
             patient_on_naltrexone(),
-            c.line << medication_of_this_patient((m.possible_opioid == True) & (m.current == True)),  # noqa: E712
+            c.line << medication_of_this_patient(is_set(m.possible_opioid) & is_set(m.current)),
         )),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL),
@@ -148,7 +146,7 @@ PARTIAL = Rule(
     clauses=(
         Clause("partial_with_naltrexone", lambda: (
             patient_on_naltrexone(),
-            c.line << medication_of_this_patient((m.partial == True) & (m.current == True)),  # noqa: E712
+            c.line << medication_of_this_patient(is_set(m.partial) & is_set(m.current)),
         )),
     ),
     references=(LDN_GUIDANCE,),
@@ -167,7 +165,7 @@ RULE = Rule(
     then="an info alert naming every such medication",
     clauses=(
         Clause("unrecognised", lambda: (
-            (m.kind == "medication") & (m.recognized == False) & (m.unchecked_shown == False),  # noqa: E712
+            c.medication << ((m.kind == "medication") & is_unset(m.recognized) & is_unset(m.unchecked_shown)),
         )),
     ),
     references=(LDN_GUIDANCE,),

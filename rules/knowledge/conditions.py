@@ -53,6 +53,17 @@ class ConditionReading:
     label: str = ""
 
 
+# ICD-10-CM F11 subcategories say what a code records: abuse is not dependence (the tabular list).
+_ICD_MEANINGS = (("F11.1", "opioid abuse"), ("F11.2", "opioid dependence"), ("F11.9", "opioid use, unspecified"),
+                 ("Z79.891", "long-term (current) use of opiate analgesic"))
+
+
+def describe_icd(code):
+    """What an ICD-10-CM opioid code records ('opioid abuse' for F11.10), or None."""
+    key = _icd_key(code)
+    return next((meaning for prefix, meaning in _ICD_MEANINGS if key.startswith(prefix)), None)
+
+
 def _icd_key(code):
     """ICD-10-CM written with or without its dot ('F11.20', 'F1120', 'f11.20 ')."""
     text = code.strip().upper().replace(" ", "")
@@ -120,7 +131,9 @@ def read_condition(vocabulary, condition):
         elif code["system"] == SNOMED:
             kind = table["snomed"].get(code["code"].strip())
         if kind:
-            reading = ConditionReading(kind, True, code.get("display") or code["code"])
+            meaning = describe_icd(code["code"]) if code["system"] == ICD10CM else None
+            label = code.get("display") or (f"{code['code']} ({meaning})" if meaning else code["code"])
+            reading = ConditionReading(kind, True, label)
             break
         if code.get("display"):
             found = _read_name(vocabulary, code["display"])

@@ -68,6 +68,18 @@ _TIMES_A_DAY = re.compile(
     r"\b(?:(\d+)\s*(?:x|times?)|(once|twice)|(one|two|three|four|five|six)\s+times?)"
     r"\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b"
 )
+# Intermittent schedules, read before daily ones ("twice weekly" is not twice a day): "3 times a week",
+# "every 3 days", "every third day", and the days of the week named ("Mon, Wed, Fri", "MWF").
+_TIMES_A_WEEK = re.compile(
+    r"\b(?:(\d+)\s*(?:x|times?)|(once|twice)|(one|two|three|four|five|six)\s+times?)\s*(?:a|per|each|/)?\s*"
+    r"(?:week|weekly|wk)\b"
+)
+_EVERY_N_DAYS = re.compile(r"\b(?:every|q)\s*(\d+|other|second|third|fourth)(?:rd|nd|th)?\s*days?\b")
+_ORDINAL_DAYS = {"other": 2, "second": 2, "third": 3, "fourth": 4}
+_WEEKDAYS = re.compile(
+    r"\b(mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs|rsday)?|fri(?:day)?|saturday|sunday)s?\b"
+)
+_WEEKDAY_LETTERS = re.compile(r"\b(m\W?w\W?f|t\W?th|tu\W?th)\b")
 _COUNT_WORDS = {"once": 1, "twice": 2, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _FIXED = [
     (re.compile(r"\b(?:qid|q\.i\.d)\b|four times"), 4.0),
@@ -99,8 +111,8 @@ def parse_frequency(*texts):
     if not text.strip():
         return Frequency()
     as_needed = bool(_AS_NEEDED.search(text))
-    times = None
-    match = _EVERY_HOURS.search(text)
+    times = _times_a_week(text)
+    match = _EVERY_HOURS.search(text) if times is None else None
     if match:
         hours = min(float(v) for v in match.groups() if v)
         times = 24.0 / hours if hours > 0 else None
@@ -123,6 +135,24 @@ def parse_frequency(*texts):
     else:
         bedtime = None
     return Frequency(times, as_needed, bedtime, bedtime_words or daytime_words)
+
+
+def _times_a_week(text):
+    """Doses a day of an intermittent schedule (3 times a week: 3/7), or None when the schedule is not weekly."""
+    match = _TIMES_A_WEEK.search(text)
+    if match:
+        word = next(group for group in match.groups() if group)
+        count = float(_COUNT_WORDS.get(word, word if word.isdigit() else 0))
+        return count / 7 if count else None
+    match = _EVERY_N_DAYS.search(text)
+    if match:
+        days = float(_ORDINAL_DAYS.get(match.group(1), match.group(1)))
+        return 1 / days if days >= 1 else None
+    letters = _WEEKDAY_LETTERS.search(text)
+    if letters:
+        return (3 if letters.group(1).startswith("m") else 2) / 7
+    days = {m.group(1)[:2] for m in _WEEKDAYS.finditer(text)}
+    return len(days) / 7 if days and not re.search(r"\b(?:daily|every day|nightly|qhs|bid|tid)\b", text) else None
 
 
 @dataclass(frozen=True)

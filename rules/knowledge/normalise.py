@@ -11,6 +11,7 @@ from rules.knowledge.dosing import (
     parse_strengths,
     volume_ml,
 )
+from rules.definitions import recent_extended_release
 from rules.knowledge.recognise import EMPTY, reading_classes, recognise_code, recognise_text
 from rules.knowledge.sig import read_sig, split_sig
 from rules.knowledge.text import fold
@@ -18,7 +19,6 @@ from rules.knowledge.text import fold
 CURRENT_STATUSES = frozenset({"active", "proposed", "on-hold"})
 # Commercial oral naltrexone comes only as 25, 50 and 100 mg tablets; anything else was compounded.
 COMMERCIAL_NALTREXONE_TABLETS_MG = (25.0, 50.0, 100.0)
-LOW_DOSE_CEILING_MG = 50.0  # a daily naltrexone dose under this is low-dose use (the rules issue)
 
 _FORM_WORDS = {
     "tablet": ("tablet", "tablets", "tab", "tabs", "odt", "caplet"),
@@ -36,7 +36,8 @@ _FORM_WORDS = {
 }
 _FORM_OF_WORD = {word: form for form, words in _FORM_WORDS.items() for word in words}
 _RELEASE_WORDS = {"er", "xr", "sr", "cr", "la", "xl", "extended", "sustained", "controlled", "12", "24", "depot"}
-_COMPOUNDED_WORDS = ("compounded", "compounding", "compound ", "ldn", "low dose", "low-dose")
+_LOW_DOSE_WORDS = ("ldn", "low dose", "low-dose")
+_COMPOUNDED_WORDS = ("compounded", "compounding", "compound ", *_LOW_DOSE_WORDS)
 _SUBLINGUAL_WORDS = ("sublingual", " sl ", "sl film", "sl tab", "under the tongue", "subl")
 _BUCCAL_WORDS = ("buccal",)
 
@@ -53,6 +54,7 @@ class NormalisedMedication:
     form: str = None
     release: str = None
     compounded: bool = False
+    labelled_low_dose: bool = False  # the line itself says LDN or low-dose
     strength_mg: float = None  # mg per dispensed unit of the ingredient that matters (naltrexone if present)
     status: str = "active"
     current: bool = True
@@ -276,6 +278,12 @@ def _weigh_ambiguities(vocabulary, recognition):
     return tuple(dict.fromkeys(shared)), weighed, frozenset(possible), frozenset(common_classes)
 
 
+def _code_label(medication):
+    """A line named only by an unknown code is shown by its code, never by a bare id."""
+    codes = medication.get("codes") or ()
+    return ", ".join(f"code {c['code']} ({c['system']})" for c in codes) or medication.get("id", "")
+
+
 def normalise_medication(vocabulary, medication, index, as_of):
     """Normalise one validated input medication (a dict from the request schema)."""
     name = medication.get("name") or ""
@@ -316,6 +324,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
     )
     described = fold(" ".join((name, sig_text, displays)))
     compounded = bool(medication.get("compounded")) or any(w in described for w in _COMPOUNDED_WORDS)
+    labelled_low_dose = any(w in described for w in _LOW_DOSE_WORDS)
     if "naltrexone_oral" in classes and not compounded:
         if form in {"capsule", "liquid", "cream", "lozenge", "powder"} or (
             strength is not None and strength_unit == "mg" and strength not in COMMERCIAL_NALTREXONE_TABLETS_MG
@@ -327,11 +336,18 @@ def normalise_medication(vocabulary, medication, index, as_of):
     ended = end_date is not None and end_date < as_of and status in CURRENT_STATUSES
     if ended:
         assumptions.append("treated as completed (end date before as_of)")
+    given = end_date or medication.get("start_date")
+    still_blocking = recent_extended_release(status, classes, given, as_of)
+    if still_blocking:
+        assumptions.append(
+            f"counted as current: an extended-release injection given {(as_of - given).days} day(s) before as_of "
+            "still blocks opioids within its dosing interval"
+        )
     identified = bool(ingredients) or any(not is_open for _, is_open in weighed)
     complete = not recognition.unmatched and not any(is_open for _, is_open in weighed)
     return NormalisedMedication(
         id=medication.get("id", str(index)),
-        name=name or displays,
+        name=name or displays or " ".join(recognition.displays) or _code_label(medication),
         recognized=identified and complete,
         identified=identified,
         ingredients=ingredients,
@@ -339,9 +355,10 @@ def normalise_medication(vocabulary, medication, index, as_of):
         form=form,
         release=_detect_release(folded_product),
         compounded=compounded,
+        labelled_low_dose=labelled_low_dose,
         strength_mg=strength if strength_unit == "mg" else None,
         status="completed" if ended else status,
-        current=status in CURRENT_STATUSES and not ended,
+        current=(status in CURRENT_STATUSES and not ended) or still_blocking,
         proposed=status == "proposed",
         dose_mg=dose_mg,
         times_per_day=times,

@@ -455,7 +455,7 @@ def recognise_code(vocabulary, system, code):
             return _record_recognition(record, f"rxnorm:{code}")
         ingredient = vocabulary.ingredient_rxcui.get(code)
         if ingredient:
-            return Recognition((ingredient,), frozenset(), (f"rxnorm:{code}",))
+            return Recognition((ingredient,), frozenset(), (f"rxnorm:{code}",), (), (ingredient,))
     elif system == NDC:
         candidates = normalise_ndc(code) or ()
         hits = [c for c in candidates if c in vocabulary.ndc]

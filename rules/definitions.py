@@ -1,0 +1,189 @@
+"""The named definitions every rule shares: what each term means, its threshold and its source.
+
+This is the analogue of the CDC opioid CDS `OpioidCDSCommon` library. Each threshold is named once here, and
+rule bodies, facts and normalisation read it as `definitions.NAME` when they run, so one changed value changes
+every rule that uses it (tests/test_thresholds.py mutates each one and expects a golden case to fail).
+"""
+
+from dataclasses import dataclass
+
+from rules import references as refs
+
+# --- Thresholds -------------------------------------------------------------------------------------------------
+
+LDN_MIN_DAILY_MG = 1.5  # the LDN range is 1.5-4.5 mg daily; the titration starts at 1.5 mg
+LDN_MAX_DAILY_MG = 4.5
+STANDARD_INDUCTION_MG = 25.0  # naltrexone tablets: an initial 25 mg dose
+STANDARD_DAILY_MG = 50.0  # then 50 mg once daily
+STANDARD_INTERMITTENT_DOSES_MG = (50.0, 100.0, 150.0)  # the label's alternative schedules use these doses
+STANDARD_WEEKLY_MAX_MG = 350.0  # ... adding up to at most 50 mg a day over a week
+OPIOID_FREE_MIN_DAYS = 7  # opioid-free for a minimum of 7-10 days before starting naltrexone
+OPIOID_FREE_DAYS = 10
+OPIOID_FREE_DAYS_AFTER_MAINTENANCE = 14  # after methadone or buprenorphine: as long as two weeks
+ER_INJECTION_INTERVAL_DAYS = 28  # extended-release naltrexone is given every 4 weeks
+BENEFIT_DAYS = 90  # benefits may take 2-3 months to become noticeable
+EVALUATION_DAYS = 182  # continue for at least 6 months to evaluate
+
+# Ingredients after which withdrawal can be precipitated for as long as two weeks (extended-release label).
+LONG_WINDOW_INGREDIENTS = frozenset({"methadone", "buprenorphine", "levomethadyl", "levomethadone"})
+
+_TOLERANCE = 1e-6
+
+
+def _same(a, b):
+    return a is not None and abs(a - b) <= _TOLERANCE
+
+
+# --- Definitions ------------------------------------------------------------------------------------------------
+
+
+def oral_naltrexone(med):
+    """Oral single-ingredient naltrexone (not the injection, Contrave, or a sequestered opioid combination)."""
+    return med.has("naltrexone_oral")
+
+
+def standard_dose_therapy(med):
+    """A standard regimen of the naltrexone tablet label: 25 mg or 50 mg once daily, or 50, 100 or 150 mg on an
+    intermittent schedule (every other day, every third day, three times a week) totalling at most 350 mg a week.
+    A compounded or LDN-labelled product is never standard-dose therapy: commercial tablets serve those regimens."""
+    if not oral_naltrexone(med) or med.compounded or med.labelled_low_dose:
+        return False
+    if med.dose_mg is None or med.times_per_day is None:
+        return False
+    per_dose, times = med.dose_mg, med.times_per_day
+    if _same(times, 1.0):
+        return _same(per_dose, STANDARD_INDUCTION_MG) or _same(per_dose, STANDARD_DAILY_MG)
+    weekly = per_dose * times * 7
+    return (
+        times < 1.0
+        and any(_same(per_dose, dose) for dose in STANDARD_INTERMITTENT_DOSES_MG)
+        and weekly <= STANDARD_WEEKLY_MAX_MG + _TOLERANCE
+    )
+
+
+def low_dose_use(med):
+    """Low-dose naltrexone: oral naltrexone that is compounded or LDN-labelled, or a commercial product whose daily
+    dose is at most the top of the LDN range."""
+    if not oral_naltrexone(med):
+        return False
+    if med.labelled_low_dose or med.compounded:
+        return True
+    return med.daily_mg is not None and med.daily_mg <= LDN_MAX_DAILY_MG + _TOLERANCE
+
+
+def regimen_unclear(med):
+    """Commercial oral naltrexone whose daily dose is known and is neither low-dose use nor standard therapy."""
+    return (
+        oral_naltrexone(med)
+        and med.daily_mg is not None
+        and not low_dose_use(med)
+        and not standard_dose_therapy(med)
+    )
+
+
+def recent_extended_release(status, classes, given, as_of):
+    """An extended-release naltrexone injection given within its dosing interval still blocks opioids, though its
+    order is completed or stopped: it counts as current naltrexone. given: the injection date (or None)."""
+    return (
+        "naltrexone_er_injection" in classes
+        and status in ("completed", "stopped")
+        and given is not None
+        and 0 <= (as_of - given).days < ER_INJECTION_INTERVAL_DAYS
+    )
+
+
+def naltrexone_start_date(starting, as_of):
+    """When a proposed naltrexone starts: its start_date when that is in the future (the earliest, if several
+    orders are proposed), otherwise as_of."""
+    planned = [med.start_date for med in starting if med.start_date is not None and med.start_date > as_of]
+    return min(planned) if planned else as_of
+
+
+def last_opioid_use(stated, medications, before):
+    """The latest known opioid use up to a date: the stated last use, or the end date of an opioid order that ends
+    by then; (date, source) with source "stated" or the medication's id, or (None, None)."""
+    candidates = [(stated, "stated")] if stated else []
+    for med in medications:
+        # A stopped opioid counts by its end date; a current one only if it is due to end before the start.
+        if med.has("opioid_agonist") and med.end_date is not None and (not med.current or med.end_date < before):
+            candidates.append((med.end_date, med.id))
+    return max(candidates, key=lambda pair: pair[0]) if candidates else (None, None)
+
+
+def opioid_free_days_needed(last_was_long_acting):
+    """The opioid-free interval the label asks for: 10 days, or 14 after methadone or buprenorphine."""
+    return OPIOID_FREE_DAYS_AFTER_MAINTENANCE if last_was_long_acting else OPIOID_FREE_DAYS
+
+
+# --- The catalogue of definitions (GET /v1/rules, the catalogue page) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One named term as a reviewer reads it."""
+
+    name: str
+    meaning: str
+    sources: tuple
+
+    def as_dict(self):
+        return {"name": self.name, "meaning": self.meaning, "sources": [s.id for s in self.sources]}
+
+
+def catalogue():
+    """The definitions with their current values, for the rule catalogue."""
+    return [
+        Definition(
+            "low-dose use",
+            f"Oral naltrexone that is compounded or LDN-labelled, or a commercial product taken at no more than "
+            f"{LDN_MAX_DAILY_MG:g} mg a day. The LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
+            "daily at bedtime.",
+            (refs.LDN_GUIDANCE,),
+        ),
+        Definition(
+            "standard-dose therapy",
+            f"A regimen of the naltrexone tablet label: {STANDARD_INDUCTION_MG:g} mg (initial) or "
+            f"{STANDARD_DAILY_MG:g} mg once daily, or "
+            f"{'/'.join(f'{d:g}' for d in STANDARD_INTERMITTENT_DOSES_MG)} mg on an intermittent schedule of at "
+            f"most {STANDARD_WEEKLY_MAX_MG:g} mg a week, of a commercial (not compounded) product. The opioid "
+            "rules apply to it; the LDN protocol rules do not.",
+            (refs.NALTREXONE_LABEL,),
+        ),
+        Definition(
+            "regimen unclear",
+            "Commercial oral naltrexone at a known daily dose that is neither low-dose use nor standard-dose "
+            "therapy.",
+            (refs.LDN_GUIDANCE, refs.NALTREXONE_LABEL),
+        ),
+        Definition(
+            "current naltrexone",
+            "A naltrexone product that is active, on hold or proposed; or an extended-release injection given "
+            f"less than {ER_INJECTION_INTERVAL_DAYS} days ago, though its order is completed, because it blocks "
+            "opioids for its dosing interval.",
+            (refs.VIVITROL_LABEL,),
+        ),
+        Definition(
+            "naltrexone start",
+            "A proposed naltrexone when no naltrexone is already current. It starts on its start_date when that "
+            "is in the future, otherwise on as_of.",
+            (refs.NALTREXONE_LABEL,),
+        ),
+        Definition(
+            "last opioid use",
+            "The patient's stated last_opioid_use, or the end date of an opioid order that ended by the start, "
+            "whichever is later.",
+            (refs.NALTREXONE_LABEL,),
+        ),
+        Definition(
+            "opioid-free interval",
+            f"At least {OPIOID_FREE_MIN_DAYS}-{OPIOID_FREE_DAYS} days between the last opioid use and the "
+            f"naltrexone start, or {OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days after methadone or buprenorphine.",
+            (refs.NALTREXONE_LABEL, refs.VIVITROL_LABEL),
+        ),
+        Definition(
+            "LDN trial",
+            f"Benefits may take {BENEFIT_DAYS} days (2-3 months) to appear; a course is judged after at least "
+            f"{EVALUATION_DAYS} days (6 months).",
+            (refs.LDN_GUIDANCE,),
+        ),
+    ]
