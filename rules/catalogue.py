@@ -1,6 +1,7 @@
 """The rule catalogue: every rule unit, in the order the engine declares them and the catalogue lists them."""
 
 from rules import (
+    definitions,
     duplicate_naltrexone,
     ldn_protocol,
     opioid_dependence,
@@ -37,5 +38,22 @@ RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
 def catalogue():
-    """The catalogue as GET /v1/rules returns it."""
+    """The rules as GET /v1/rules returns them."""
     return [rule.catalogue_entry() for rule in RULES]
+
+
+def definition_catalogue():
+    """The named definitions the rules are built from, with the references they rest on."""
+    return [entry.as_dict() for entry in definitions.catalogue()]
+
+
+def sources():
+    """Every reference any rule or definition cites, once, by id."""
+    found = {}
+    for rule in RULES:
+        for ref in rule.references:
+            found.setdefault(ref.id, ref.as_dict())
+    for entry in definitions.catalogue():
+        for ref in entry.sources:
+            found.setdefault(ref.id, ref.as_dict())
+    return list(found.values())

@@ -15,7 +15,18 @@ from durable.lang import c, m
 from rules import definitions as d
 from rules.base import Clause, Rule, Text
 from rules.common import explain_with, is_set, is_unset
-from rules.references import LDN_EVIDENCE_REVIEWS, LDN_GUIDANCE, NALTREXONE_LABEL
+from rules.references import (
+    CREE_2010,
+    KIM_FISHMAN_2020,
+    LDN_GUIDANCE,
+    NALTREXONE_LABEL,
+    PARKITNY_YOUNGER_2017,
+    SMITH_2007,
+    YOUNGER_2014,
+    YOUNGER_MACKEY_2009,
+)
+
+TRIAL_EVIDENCE = (LDN_GUIDANCE, YOUNGER_2014, PARKITNY_YOUNGER_2017, KIM_FISHMAN_2020)
 
 
 def ldn_in_use():
@@ -134,12 +145,13 @@ TITRATION = Rule(
             ),
         ),
     ),
-    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    references=(LDN_GUIDANCE, YOUNGER_MACKEY_2009, SMITH_2007),
     explain=explain_with(Text(
         summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
         rationale="{details}. The usual protocol starts at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 weeks, then 3 mg "
         "for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target. Side effects such as vivid dreams, sleep "
-        "disturbance or headache typically settle within the first few weeks.",
+        "disturbance or headache typically settle within the first few weeks; in the trials they were mostly "
+        "minor and transient.",
         recommendation="Start at {LDN_MIN_DAILY_MG:g} mg at bedtime and increase to 3 mg, then "
         "{LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated.",
     ), "ldn", daily_doses),
@@ -157,11 +169,11 @@ TIMING = Rule(
     clauses=(
         Clause("not_at_bedtime", lambda: (c.ldn << (ldn_in_use() & is_set(m.schedule_stated) & is_unset(m.bedtime)),)),
     ),
-    references=(LDN_GUIDANCE,),
+    references=(LDN_GUIDANCE, CREE_2010, SMITH_2007),
     explain=explain_with(Text(
         summary="Low-dose naltrexone not scheduled at bedtime: {names}.",
-        rationale="The LDN protocol gives the dose once daily at bedtime; this order's schedule does not say "
-        "bedtime, or gives more than one dose a day.",
+        rationale="The LDN protocol gives the dose once daily at bedtime, as the trials gave it (nightly or each "
+        "evening); this order's schedule does not say bedtime, or gives more than one dose a day.",
         recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
     ), "ldn"),
 )
@@ -175,7 +187,7 @@ TRIAL_BEFORE_BENEFIT = Rule(
     when="a low-dose naltrexone course was stopped or completed after fewer than 90 days",
     then="an info alert (the trial was too short to show benefit)",
     clauses=(Clause("stopped_before_benefit", lambda: (c.ldn << ended_course(0, d.BENEFIT_DAYS),)),),
-    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    references=TRIAL_EVIDENCE,
     explain=explain_with(Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_TRIAL_TEXT), "ldn",
                          course_lengths),
 )
@@ -191,7 +203,7 @@ TRIAL_BEFORE_EVALUATION = Rule(
     clauses=(
         Clause("stopped_before_evaluation", lambda: (c.ldn << ended_course(d.BENEFIT_DAYS, d.EVALUATION_DAYS),)),
     ),
-    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    references=TRIAL_EVIDENCE,
     explain=explain_with(Text(summary="Low-dose naltrexone stopped before 6 months: {names}.", **_TRIAL_TEXT), "ldn",
                          course_lengths),
 )
@@ -210,7 +222,7 @@ TRIAL_PLANNED_SHORT = Rule(
             lambda: (c.ldn << (ldn_in_use() & is_unset(m.course_ended) & (m.course_days < d.EVALUATION_DAYS)),),
         ),
     ),
-    references=(LDN_GUIDANCE, LDN_EVIDENCE_REVIEWS),
+    references=TRIAL_EVIDENCE,
     explain=explain_with(Text(summary="Low-dose naltrexone planned for under 6 months: {names}.", **_TRIAL_TEXT),
                          "ldn", course_lengths),
 )

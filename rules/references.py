@@ -154,16 +154,3 @@ ICD10CM_F11 = Reference(
         "physically dependent now."
     ),
 )
-
-# The LDN protocol's evidence, for rules about LDN's course and titration: small trials and reviews.
-LDN_EVIDENCE_REVIEWS = Reference(
-    id="ldn-evidence",
-    title="Low-dose naltrexone trials and reviews",
-    citation=(
-        "The evidence for LDN is small. Pilot trials (Younger and Mackey 2009, PMID 19453963; Cree 2010, PMID "
-        "20695007; Parkitny and Younger 2017, DOI 10.3390/biomedicines5020016) used 4.5 mg at night for 8-12 "
-        "weeks, with mostly minor, transient side effects (insomnia, vivid dreams). Reviews call its use 'still "
-        "highly experimental' (Younger 2014, PMID 24526250) and ask for further investigation (Kim and Fishman "
-        "2020, PMID 32845365)."
-    ),
-)

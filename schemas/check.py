@@ -216,6 +216,8 @@ class ReferenceSchema(StrictSchema):
     title = fields.String(required=True)
     citation = fields.String(required=True)
     url = fields.String()
+    pmid = fields.String()
+    doi = fields.String()
 
 
 class AlertSchema(StrictSchema):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
+from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue, definition_catalogue
 from service import auth
 from service.detected_issues import detected_issue_bundle
 from service.errors import ServiceUnavailable
@@ -65,7 +65,11 @@ def check_fhir():
 @bp.get("/v1/rules")
 def rules():
     """The rule catalogue."""
-    return jsonify({"ruleset": {"name": RULESET_NAME, "version": RULESET_VERSION}, "rules": catalogue()})
+    return jsonify({
+        "ruleset": {"name": RULESET_NAME, "version": RULESET_VERSION},
+        "rules": catalogue(),
+        "definitions": definition_catalogue(),
+    })
 
 
 @bp.get("/healthz")

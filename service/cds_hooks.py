@@ -502,13 +502,24 @@ def _date(value):
     return value[:10] if isinstance(value, str) and _DATE.match(value) else None
 
 
-def _period_dates(resource):
-    """start and end dates of a MedicationStatement (effective[x]) or a MedicationRequest (authoredOn)."""
+def _bounds(dosage):
+    """The dosage's timing.repeat.boundsPeriod as (start, end) dates: when a request's course starts and ends."""
+    timing = dosage.get("timing") if isinstance(dosage, dict) else None
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    period = repeat.get("boundsPeriod") if isinstance(repeat, dict) else None
+    return (_date(period.get("start")), _date(period.get("end"))) if isinstance(period, dict) else (None, None)
+
+
+def _period_dates(resource, dosage=None):
+    """start and end dates of a MedicationStatement (effective[x]) or a MedicationRequest (the dosage's bounds,
+    else authoredOn)."""
     period = resource.get("effectivePeriod")
+    bounds_start, bounds_end = _bounds(dosage)
     if isinstance(period, dict):
         start, end = _date(period.get("start")), _date(period.get("end"))
     else:
-        start, end = _date(resource.get("effectiveDateTime") or resource.get("authoredOn")), None
+        start = bounds_start or _date(resource.get("effectiveDateTime") or resource.get("authoredOn"))
+        end = bounds_end
     if start and end and end < start:
         end = None  # contradictory EHR data: keep the start, drop the impossible end rather than refuse the call
     return start, end
@@ -531,7 +542,9 @@ def medication_from(resource, status, index):
     med = {"name": name, "codes": codes or None, "form": form, "strength": strength, "status": status}
     med.update(dosage_fields(dosage))
     if status != "proposed":
-        med["start_date"], med["end_date"] = _period_dates(resource)
+        med["start_date"], med["end_date"] = _period_dates(resource, dosage)
+    else:
+        med["start_date"] = _bounds(dosage)[0]  # a draft's planned start: the opioid-free interval counts to it
     return {k: v for k, v in med.items() if v is not None}
 
 

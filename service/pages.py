@@ -12,7 +12,7 @@ import json
 from flask import Blueprint, current_app, render_template, request
 from marshmallow import ValidationError
 
-from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue
+from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue, definition_catalogue, sources
 from schemas.check import MEDICATION_STATUSES, flatten_errors
 from service.api import check_response, checker
 from service.auth import api_key_accepted
@@ -102,6 +102,8 @@ def _render(status=200, **context):
     html = render_template(
         "index.html",
         rules=_catalogue(),
+        definitions=definition_catalogue(),
+        sources={ref["id"]: ref for ref in sources()},
         ruleset={"name": RULESET_NAME, "version": RULESET_VERSION},
         form_enabled=not _api_key_configured(),
         list_statuses=LIST_STATUSES,

@@ -1,6 +1,7 @@
 """The native contract: success shape, every error as a problem document, limits, and openapi.yaml itself."""
 
 import json
+import re
 
 import pytest
 from openapi_spec_validator import validate as validate_spec
@@ -72,6 +73,27 @@ def test_rules_catalogue_lists_every_rule(client, contract):
     for code in ("opioid-use", "opioid-dependence", "opioid-free-interval", "tablet-splitting", "dose-range",
                  "titration", "dose-timing", "duplicate-naltrexone", "unrecognized-medication"):
         assert code in codes
+
+
+def test_the_catalogue_shows_the_named_definitions_with_their_current_thresholds(client):
+    from rules import definitions  # noqa: PLC0415
+
+    body = client.get("/v1/rules").get_json()
+    by_name = {d["name"]: d for d in body["definitions"]}
+    assert {"low-dose use", "standard-dose therapy", "current naltrexone", "naltrexone start",
+            "last opioid use", "opioid-free interval"} <= set(by_name)
+    assert f"{definitions.ER_INJECTION_INTERVAL_DAYS} days" in by_name["current naltrexone"]["meaning"]
+    from rules.catalogue import sources  # noqa: PLC0415
+
+    known = {ref["id"] for ref in sources()}
+    assert all(source in known for d in body["definitions"] for source in d["sources"])
+
+
+def test_every_cited_article_has_a_pmid_or_doi(client):
+    from rules.catalogue import sources  # noqa: PLC0415
+
+    articles = [ref for ref in sources() if re.search(r"-\d{4}$", ref["id"])]  # author-year ids: journal articles
+    assert len(articles) >= 6 and all(ref.get("pmid") or ref.get("doi") for ref in articles), articles
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])

@@ -27,6 +27,8 @@ def test_get_lists_every_rule_with_its_guideline_and_references(client):
         for reference in rule["references"]:
             assert str(escape(reference["title"])) in page
     assert len(re.findall(r'<article class="rule"', page)) == len(catalogue())
+    for entry in client.get("/v1/rules").get_json()["definitions"]:
+        assert str(escape(entry["name"])) in page and str(escape(entry["meaning"])) in page
 
 
 def test_form_fields_have_labels(client):

@@ -1,6 +1,7 @@
 """CDS Hooks 2.0 services through the real app: golden EHR requests, FHIR mapping, prefetch, errors, feedback, speed."""
 
 import copy
+import datetime
 import json
 import logging
 import statistics
@@ -257,6 +258,31 @@ def test_same_patient_gets_the_same_alerts_as_the_native_api(cds, check):
          "frequency": "once daily", "dose": {"value": 4.5, "unit": "mg"}},
     ]})
     assert codes(cds_body) == sorted(a["code"] for a in native["alerts"]) == ["opioid-use"]
+
+
+def _ldn_draft_starting(start):
+    return med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)", dosage={
+        "text": "1 capsule at bedtime", "timing": {"repeat": {"boundsPeriod": {"start": start.isoformat()}}}})
+
+
+@pytest.mark.parametrize(("start_in_days", "cards"), [(2, ["opioid-free-interval"]), (12, [])])
+def test_the_opioid_free_interval_counts_to_the_drafts_planned_start(cds, start_in_days, cards):
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    stopped = {"resourceType": "MedicationStatement", "id": "oxy-done", "status": "completed",
+               "medicationCodeableConcept": OXY, "subject": {"reference": f"Patient/{PID}"},
+               "effectivePeriod": {"start": (today - datetime.timedelta(days=20)).isoformat(),
+                                   "end": (today - datetime.timedelta(days=3)).isoformat()}}
+    body = cds(hook_call([_ldn_draft_starting(today + datetime.timedelta(days=start_in_days))],
+                         prefetch={"medicationStatements": bundle(stopped)}))
+    assert codes(body) == cards
+
+
+def test_a_recent_extended_release_injection_still_blocks_the_drafted_opioid(cds):
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    injection = med_request("viv", "Vivitrol 380 mg IM injection", status="completed",
+                            authoredOn=(today - datetime.timedelta(days=10)).isoformat())
+    body = cds(hook_call([med_request("oxy-draft", OXY)], prefetch={"medicationRequests": bundle(injection)}))
+    assert codes(body) == ["opioid-use"]
 
 
 def test_order_select_and_order_sign_give_identical_cards(cds):
