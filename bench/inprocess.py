@@ -71,7 +71,7 @@ def child_body(path, iterations, cold_iterations):
     from service.checker import medication_view  # noqa: PLC0415
 
     app = create_app({"LOG_LEVEL": "WARNING"})
-    checker = app.extensions["ldn_checker"]
+    checker = app.extensions["ldn_pipeline"].checker
     raw = Path(path).read_text()
     body = json.loads(raw)
     schema = CheckRequestSchema(500)

@@ -119,7 +119,7 @@ def main():
     for handler in logging.getLogger("service").handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open("/dev/null", "w"))  # noqa: SIM115
-    checker = app.extensions["ldn_checker"]
+    checker = app.extensions["ldn_pipeline"].checker
     raw = (ROOT / "bench" / "bodies" / f"{args.body}.json").read_bytes()
     request_data = CheckRequestSchema(500).load(json.loads(raw))
 

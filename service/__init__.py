@@ -38,7 +38,7 @@ def _observe(result):
     g.alert_codes = sorted({alert["code"] for alert in result.alerts})
     g.unrecognized = sum(1 for med in result.medications if not med["recognized"])
     # Which knowledge answered, so an operator can tie a logged answer to a ruleset and vocabulary.
-    ruleset = current_app.extensions["ldn_checker"].ruleset
+    ruleset = current_app.extensions["ldn_pipeline"].checker.ruleset
     g.ruleset_version = ruleset["version"]
     g.vocabulary_version = ruleset["vocabulary_version"]
 
@@ -55,14 +55,14 @@ def create_app(config=None):
 
     # Imported here: the views import the checker, and the checker imports durable-rules.
     from service import api, cds_hooks, errors, metrics, pages, security  # noqa: PLC0415
+    from service.pipeline import Pipeline  # noqa: PLC0415
 
     errors.register_error_handlers(app)
     install_request_logging(app)
     security.install_security_headers(app)
     checker = shared_checker(app.config["VOCABULARY_PATH"])  # raises VocabularyError: never serve without it
-    app.extensions["ldn_checker"] = checker
-    app.extensions["ldn_observe"] = _observe
-    metrics.install_metrics(app)  # GET /metrics; wraps ldn_observe so checks are also counted
+    app.extensions["ldn_pipeline"] = Pipeline(checker, app.config["MAX_MEDICATIONS"], observers=[_observe])
+    metrics.install_metrics(app)  # GET /metrics; adds an observer to the pipeline so checks are also counted
     app.register_blueprint(api.bp)
     app.register_blueprint(cds_hooks.bp)  # CDS Hooks 2.0: /cds-services (checks the EHR's JWT; see cds_auth)
     app.register_blueprint(pages.bp)  # GET/POST /: the rule catalogue and try-it page (HTML)

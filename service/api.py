@@ -2,24 +2,18 @@
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
+from marshmallow import ValidationError
 
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue, definition_catalogue
 from service import auth
 from service.detected_issues import detected_issue_bundle
-from service.errors import ServiceUnavailable
-from service.requests import check_request_schema, load_with, read_json
+from service.errors import ValidationFailed
+from service.pipeline import current_pipeline
+from service.requests import read_json, validation_problem
 
 bp = Blueprint("api", __name__)
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
-
-
-def checker():
-    """The app's checker, or 503 when the knowledge failed to load (never a checker that knows nothing)."""
-    found = current_app.extensions.get("ldn_checker")
-    if found is None:
-        raise ServiceUnavailable("The medication vocabulary or rules are not loaded; see the service log.")
-    return found
 
 
 def check_response(result, ruleset):
@@ -36,13 +30,17 @@ def check_response(result, ruleset):
 
 
 def _run_check():
-    """Authenticate, validate and check the request body; (validated request, result, ruleset)."""
+    """Authenticate, then the pipeline on the JSON body; (validated request, result, ruleset)."""
     auth.require_native_auth()
-    request_data = load_with(check_request_schema(), read_json())
-    service = checker()
-    result = service.check(request_data)
-    current_app.extensions["ldn_observe"](result)
-    return request_data, result, service.ruleset
+    body = read_json()
+    pipeline = current_pipeline()
+    if not isinstance(body, dict):
+        raise ValidationFailed("The body must be a JSON object.", errors={"$": ["Must be an object."]})
+    try:
+        outcome = pipeline.check(body)
+    except ValidationError as error:
+        raise validation_problem(error) from error
+    return outcome.request, outcome.result, outcome.ruleset
 
 
 @bp.post("/v1/check")
@@ -81,8 +79,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Readiness: the vocabulary and rules are loaded."""
-    service = checker()
-    return jsonify({"status": "ready", "ruleset": service.ruleset})
+    return jsonify({"status": "ready", "ruleset": current_pipeline().checker.ruleset})
 
 
 @bp.get("/openapi.yaml")

@@ -27,7 +27,7 @@ from marshmallow import ValidationError
 
 from rules.knowledge.text import has_control_characters
 from rules.knowledge.systems import canonical_system
-from schemas.check import DEFAULT_MAX_MEDICATIONS, MAX_ID, NDC, RXNORM, CheckRequestSchema, flatten_errors
+from schemas.check import DEFAULT_MAX_MEDICATIONS, MAX_ID, NDC, RXNORM, flatten_errors
 from service.requests import JSONTextError, decode_json
 
 MAX_LINE_BYTES = 1024 * 1024  # the API's default body limit: one NDJSON line is one request body
@@ -318,11 +318,11 @@ _WORKER = {}
 
 
 def _init_worker(vocabulary_path, max_medications, default_as_of):
-    """Build this process's checker once: the rules engine's C core is never shared across processes."""
+    """Build this process's pipeline once: the rules engine's C core is never shared across processes."""
     from service.checker import Checker  # noqa: PLC0415  (imports durable-rules, in the worker only)
+    from service.pipeline import Pipeline  # noqa: PLC0415
 
-    _WORKER["checker"] = Checker(vocabulary_path)
-    _WORKER["schema"] = CheckRequestSchema(max_medications)
+    _WORKER["pipeline"] = Pipeline(Checker(vocabulary_path), max_medications)
     _WORKER["as_of"] = default_as_of
 
 
@@ -363,7 +363,7 @@ def _check_item(item):
         if _WORKER["as_of"] and "as_of" not in body:
             body["as_of"] = _WORKER["as_of"]
         try:
-            request = _WORKER["schema"].load(body)
+            request = _WORKER["pipeline"].validate(body)
         except ValidationError as error:
             raise LineError(_schema_errors(error), _error_line(error, lines)) from error
     except LineError as error:
@@ -371,7 +371,7 @@ def _check_item(item):
             where = f"line {error.line or first} (patient {payload[0]!r}, lines {first}-{last})"
             return ("error", first, last, f"{where}: {error}; patient skipped")
         return ("error", first, last, f"line {error.line or first}: {error}; skipped")
-    result = _WORKER["checker"].check(request)
+    result = _WORKER["pipeline"].check_validated(request).result
     alerts = [(a["code"], a["severity"], a["rule"], tuple(a["medications"]), a["summary"]) for a in result.alerts]
     by_id = {med["id"]: med for med in request["medications"]}
     unrecognised = [_unrecognised_name(by_id[m["id"]]) for m in result.medications if not m["recognized"]]

@@ -19,7 +19,8 @@ from schemas.cds_hooks import FeedbackSchema, HookRequestSchema, OrderContextSch
 from schemas.check import CONDITION_STATUSES, DOSE_UNITS, MAX_CODES, NDC, RXNORM, flatten_errors
 from service import cds_auth, fhir_client
 from service.errors import BadRequest, NotFound, PreconditionFailed, Problem, ServiceUnavailable, ValidationFailed
-from service.requests import check_request_schema, load_with, read_json
+from service.pipeline import current_pipeline
+from service.requests import load_with, read_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds_hooks", __name__)
@@ -197,13 +198,8 @@ def call_service(service_id):
     prefetch = envelope.get("prefetch") or {}
     gathered = gather_prefetch(prefetch, envelope, patient_id)
     translation = translate(context["draftOrders"], gathered, prefetch, patient_id)
-    checker = current_app.extensions.get("ldn_checker")
-    if checker is None:
-        raise ServiceUnavailable("The medication vocabulary or rules are not loaded; see the service log.")
-    result = checker.check(translation.validated(check_request_schema()))
-    observe = current_app.extensions.get("ldn_observe")
-    if observe:
-        observe(result)
+    pipeline = current_pipeline()
+    result = pipeline.check_validated(translation.validated(pipeline.schema)).result
     cards = [card_for(alert, result, translation, context) for alert in result.alerts]
     log.info(
         "CDS Hooks call",

@@ -82,24 +82,21 @@ def record_feedback(service_id, outcome):
 
 def install_metrics(app):
     """Serve GET /metrics, time and count every request, and extend the app's observe hook to record checks."""
-    ruleset = app.extensions["ldn_checker"].ruleset
+    pipeline = app.extensions["ldn_pipeline"]
+    ruleset = pipeline.checker.ruleset
     build_labels = {
         "ruleset": ruleset["name"],
         "ruleset_version": ruleset["version"],
         "vocabulary_version": ruleset["vocabulary_version"],
     }
     BUILD_INFO.labels(**build_labels).set(1)
-    previous = app.extensions.get("ldn_observe")
-
     def observe(result):
-        """The existing observation (log fields), then the metrics."""
-        if previous is not None:
-            previous(result)
+        """Count the check."""
         record_check(result)
         # Every worker that answered states which knowledge it used (a forked worker starts with zeroed values).
         BUILD_INFO.labels(**build_labels).set(1)
 
-    app.extensions["ldn_observe"] = observe
+    pipeline.observe(observe)
     app.extensions["ldn_feedback"] = record_feedback
 
     @app.before_request

@@ -14,9 +14,9 @@ from marshmallow import ValidationError
 
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue, definition_catalogue, sources
 from schemas.check import MEDICATION_STATUSES, flatten_errors
-from service.api import check_response, checker
+from service.api import check_response
 from service.auth import api_key_accepted
-from service.requests import check_request_schema
+from service.pipeline import current_pipeline
 
 bp = Blueprint("pages", __name__)
 
@@ -138,16 +138,16 @@ def try_it():
         return _render(401, form=form, notice="This service requires an API key, so the try-it form is "
                                               "switched off. Use POST /v1/check with your key.")
     body, form_errors = build_request(form)
+    pipeline = current_pipeline()
     try:
-        validated = check_request_schema().load(body)
+        validated = pipeline.validate(body)
     except ValidationError as error:
         form_errors = {**flatten_errors(error.messages), **form_errors}
     if form_errors:
         return _render(422, form=form, errors=_readable(form_errors))
-    service = checker()
-    result = service.check(validated)
-    current_app.extensions["ldn_observe"](result)
-    response = check_response(result, service.ruleset)
+    outcome = pipeline.check_validated(validated)
+    result = outcome.result
+    response = check_response(result, outcome.ruleset)
     names = {med["id"]: med["name"] for med in body["medications"]}
     medications = [dict(view, line=int(view["id"]), text=names.get(view["id"], "")) for view in result.medications]
     return _render(

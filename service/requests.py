@@ -3,10 +3,10 @@
 import json
 import re
 
-from flask import current_app, request
+from flask import request
 from marshmallow import ValidationError
 
-from schemas.check import CheckRequestSchema, flatten_errors
+from schemas.check import flatten_errors
 from service.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
 
 MAX_DEPTH = 32
@@ -62,19 +62,19 @@ def read_json():
         raise MalformedJSON(f"The body is {error}.") from error
 
 
-def check_request_schema():
-    """The app's CheckRequestSchema, built once: building marshmallow schemas costs more than loading with them."""
-    schema = current_app.extensions.get("ldn_check_schema")
-    if schema is None:
-        schema = current_app.extensions["ldn_check_schema"] = CheckRequestSchema(current_app.config["MAX_MEDICATIONS"])
-    return schema
-
-
 MAX_ECHOED_PATH = 200
 
 
 def _short(path):
     return path if len(path) <= MAX_ECHOED_PATH else path[:MAX_ECHOED_PATH] + "…"
+
+
+def validation_problem(error):
+    """The 422 problem for a schema refusal, naming every field with its messages."""
+    # Field paths come from the caller's keys: cut long ones so a problem never echoes a hostile key at length.
+    errors = {_short(path): messages for path, messages in flatten_errors(error.messages).items()}
+    fields = ", ".join(sorted(errors)[:5])
+    return ValidationFailed(f"Invalid fields: {fields}.", errors=errors)
 
 
 def load_with(schema, body):
@@ -84,7 +84,4 @@ def load_with(schema, body):
     try:
         return schema.load(body)
     except ValidationError as error:
-        # Field paths come from the caller's keys: cut long ones so a problem never echoes a hostile key at length.
-        errors = {_short(path): messages for path, messages in flatten_errors(error.messages).items()}
-        fields = ", ".join(sorted(errors)[:5])
-        raise ValidationFailed(f"Invalid fields: {fields}.", errors=errors) from error
+        raise validation_problem(error) from error

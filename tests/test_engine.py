@@ -125,7 +125,7 @@ def _app_with(checker):
     from service import create_app
 
     app = create_app()
-    app.extensions["ldn_checker"] = checker
+    app.extensions["ldn_pipeline"].checker = checker
     return app.test_client()
 
 

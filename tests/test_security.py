@@ -110,7 +110,7 @@ def test_security_headers_on_a_500():
     from tests.wrapped_app import faulty_checker
 
     app = create_app({"TESTING": True})
-    app.extensions["ldn_checker"] = faulty_checker(app.config["VOCABULARY_PATH"])
+    app.extensions["ldn_pipeline"].checker = faulty_checker(app.config["VOCABULARY_PATH"])
     response = app.test_client().post("/v1/check", json=BODY)
     assert response.status_code == 500 and response.mimetype == "application/problem+json"
     _check_headers(response)

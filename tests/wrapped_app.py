@@ -48,7 +48,7 @@ def faulty_checker(vocabulary_path=None):
 
 real_app = create_app()
 if os.environ.get("LDN_TEST_FAULTY_RULE") == "1":
-    real_app.extensions["ldn_checker"] = faulty_checker(real_app.config["VOCABULARY_PATH"])
+    real_app.extensions["ldn_pipeline"].checker = faulty_checker(real_app.config["VOCABULARY_PATH"])
 
 
 def app(environ, start_response):
