@@ -27,9 +27,10 @@ run: deps
 test: dev-deps
 	$(BIN)/python -m pytest
 
-# Rebuild rules/knowledge/data/vocabulary.json from ../shared/reference and the FDA UNII list.
+# Rebuild rules/knowledge/data/vocabulary.json from the sources committed in scripts/vocabulary/sources/
+# (reference CSVs, FDA UNII names; see its README.md) and scripts/vocabulary/curated.yaml. Needs only PyYAML
+# (in requirements-dev.txt) and no network; the result is byte-identical to the committed file unless an input changed.
 vocabulary: dev-deps
-	$(BIN)/pip install --quiet -r requirements-build.txt
 	$(BIN)/python scripts/build_vocabulary.py
 
 # Benchmark (issue 6): the app vs a bare-Flask ceiling under gunicorn.conf.py, driven by wrk; writes bench/results/.

