@@ -13,12 +13,13 @@ from rules import references as refs
 
 LDN_MIN_DAILY_MG = 1.5  # the LDN range is 1.5-4.5 mg daily; the titration starts at 1.5 mg
 LDN_MAX_DAILY_MG = 4.5
+LDN_REVIEW_MAX_DAILY_MG = 5.0  # reviews describe LDN as 1-5 mg a day (Toljan and Vrooman 2018)
 STANDARD_INDUCTION_MG = 25.0  # naltrexone tablets: an initial 25 mg dose
 STANDARD_DAILY_MG = 50.0  # then 50 mg once daily
 STANDARD_INTERMITTENT_DOSES_MG = (50.0, 100.0, 150.0)  # the label's alternative schedules use these doses
 STANDARD_WEEKLY_MAX_MG = 350.0  # ... adding up to at most 50 mg a day over a week
 OPIOID_FREE_MIN_DAYS = 7  # opioid-free for a minimum of 7-10 days before starting naltrexone
-OPIOID_FREE_DAYS = 10
+OPIOID_FREE_DAYS = 10  # the service uses the conservative end of the label's 7-10 days
 OPIOID_FREE_DAYS_AFTER_MAINTENANCE = 14  # after methadone or buprenorphine: as long as two weeks
 ER_INJECTION_INTERVAL_DAYS = 28  # extended-release naltrexone is given every 4 weeks
 BENEFIT_DAYS = 90  # benefits may take 2-3 months to become noticeable
@@ -81,6 +82,11 @@ def regimen_unclear(med):
     )
 
 
+def full_dose_naltrexone(med):
+    """Naltrexone that fully blocks opioids by its label: standard-dose therapy or the extended-release injection."""
+    return med.has("naltrexone_er_injection") or standard_dose_therapy(med)
+
+
 def recent_extended_release(status, classes, given, as_of):
     """An extended-release naltrexone injection given within its dosing interval still blocks opioids, though its
     order is completed or stopped: it counts as current naltrexone. given: the injection date (or None)."""
@@ -136,13 +142,14 @@ def catalogue():
         Definition(
             "low-dose use",
             f"Oral naltrexone that is compounded or LDN-labelled, or a commercial product taken at no more than "
-            f"{LDN_MAX_DAILY_MG:g} mg a day. The LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
-            "daily at bedtime.",
-            (refs.LDN_GUIDANCE,),
+            f"{LDN_MAX_DAILY_MG:g} mg a day. The guidance summary's range is {LDN_MIN_DAILY_MG:g}-"
+            f"{LDN_MAX_DAILY_MG:g} mg daily at bedtime; reviews describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg.",
+            (refs.LDN_GUIDANCE, refs.TOLJAN_2018),
         ),
         Definition(
             "standard-dose therapy",
-            f"A regimen of the naltrexone tablet label: {STANDARD_INDUCTION_MG:g} mg (initial) or "
+            "A regimen of the naltrexone tablet label (for alcohol dependence and for blockade of the effects of "
+            f"exogenously administered opioids): {STANDARD_INDUCTION_MG:g} mg (initial) or "
             f"{STANDARD_DAILY_MG:g} mg once daily, or "
             f"{'/'.join(f'{d:g}' for d in STANDARD_INTERMITTENT_DOSES_MG)} mg on an intermittent schedule of at "
             f"most {STANDARD_WEEKLY_MAX_MG:g} mg a week, of a commercial (not compounded) product. The opioid "
@@ -163,6 +170,12 @@ def catalogue():
             (refs.VIVITROL_LABEL,),
         ),
         Definition(
+            "full-dose naltrexone",
+            "Standard-dose therapy or the extended-release injection: the doses the labels describe as blocking "
+            "opioids. How far low-dose naltrexone blocks opioids has not been studied.",
+            (refs.NALTREXONE_LABEL, refs.VIVITROL_LABEL),
+        ),
+        Definition(
             "naltrexone start",
             "A proposed naltrexone when no naltrexone is already current. It starts on its start_date when that "
             "is in the future, otherwise on as_of.",
@@ -171,19 +184,23 @@ def catalogue():
         Definition(
             "last opioid use",
             "The patient's stated last_opioid_use, or the end date of an opioid order that ended by the start, "
-            "whichever is later.",
+            "whichever is later. An order's end date stands in for the last dose: confirm it with the patient.",
             (refs.NALTREXONE_LABEL,),
         ),
         Definition(
             "opioid-free interval",
-            f"At least {OPIOID_FREE_MIN_DAYS}-{OPIOID_FREE_DAYS} days between the last opioid use and the "
-            f"naltrexone start, or {OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days after methadone or buprenorphine.",
+            f"The naltrexone label recommends a minimum of {OPIOID_FREE_MIN_DAYS}-{OPIOID_FREE_DAYS} opioid-free "
+            "days for patients previously dependent on short-acting opioids; the service applies it to any recent "
+            f"opioid use and uses {OPIOID_FREE_DAYS} days. After methadone or buprenorphine the Vivitrol label "
+            "warns that withdrawal can be precipitated for as long as two weeks: the service uses "
+            f"{OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days for every buprenorphine product (a conservative reading).",
             (refs.NALTREXONE_LABEL, refs.VIVITROL_LABEL),
         ),
         Definition(
             "LDN trial",
-            f"Benefits may take {BENEFIT_DAYS} days (2-3 months) to appear; a course is judged after at least "
-            f"{EVALUATION_DAYS} days (6 months).",
+            f"The guidance summary suggests benefits may take 2-3 months ({BENEFIT_DAYS} days) and a course be "
+            f"judged after at least 6 months ({EVALUATION_DAYS} days). No trial or review supports these figures: "
+            "the trials assessed LDN after 8-12 weeks.",
             (refs.LDN_GUIDANCE,),
         ),
     ]

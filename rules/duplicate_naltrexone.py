@@ -1,9 +1,9 @@
 """Duplicate naltrexone: more than one naltrexone-containing product at once.
 
 Guideline: LDN is one product at 1.5-4.5 mg daily (LDN guidance summary); extended-release naltrexone blocks
-opioids for about a month (Vivitrol label), so another naltrexone on top of it adds nothing but dose.
-
-Each rule unit below carries its When/Then.
+opioids for about 28 days after it is given (Vivitrol label, 5.1). A sequestered combination (Embeda) is not a
+naltrexone product here: its naltrexone stays sequestered when taken as directed, and its morphine is the opioid
+the opioid-use rules see. Each rule unit below carries its When/Then.
 """
 
 from durable.lang import c, m
@@ -22,17 +22,36 @@ def several_naltrexone_products(er_injection):
     )
 
 
+# What a naltrexone combination is for, so the alert names it (Contrave: chronic weight management).
+_PURPOSES = {"bupropion": "naltrexone/bupropion, for chronic weight management"}
+
+
+def _described(med):
+    purpose = next((_PURPOSES[i] for i in med.ingredients if i in _PURPOSES), None)
+    return f"{med.name} ({purpose})" if purpose else med.name
+
+
 def explain(findings, context):
-    ids = findings[0]["patient"]["naltrexone_product_ids"]
+    patient = findings[0]["patient"]
+    ids = patient["naltrexone_product_ids"]
     names = names_of(context, ids)
+    described = [_described(context.medications[i]) for i in ids]
+    if patient["naltrexone_er_injection"]:
+        rationale = (
+            f"{join_names(described, 10)} all contain naltrexone. The extended-release injection blocks opioids for "
+            "about 28 days after it is given, so another naltrexone adds nothing to the blockade."
+        )
+        recommendation = (
+            "Confirm whether the injection is being discontinued. If the other product is to replace it, note that "
+            "the injection's blockade lasts about 28 days after the last dose."
+        )
+    else:
+        rationale = f"{join_names(described, 10)} all contain naltrexone: taking them together duplicates the dose."
+        recommendation = "Keep one naltrexone product: stop the superseded order, or confirm that both are intended."
     return Explanation(
         summary=summary_with_names("More than one naltrexone product: {names}.", names),
-        rationale=(
-            f"{join_names(names, 10)} all contain naltrexone. Taking them together duplicates the opioid "
-            "blockade and the dose (an extended-release injection already blocks opioids for about a month); a "
-            "second low-dose order is often a dose change whose previous order was not stopped."
-        ),
-        recommendation="Keep one naltrexone product: stop the superseded order, or confirm that both are intended.",
+        rationale=rationale,
+        recommendation=recommendation,
         medications=tuple(ids),
     )
 
@@ -53,12 +72,12 @@ RULE_MODERATE = Rule(
 RULE_HIGH = Rule(
     id="LDN-DUP-002",
     code="duplicate-naltrexone",
-    severity="high",
+    severity="moderate",
     summary="Another naltrexone product alongside extended-release naltrexone injection.",
-    guideline="a dose of 1.5-4.5 mg daily",
+    guideline="Vivitrol blocks the effects of exogenous opioids for approximately 28 days after administration",
     guideline_source="LDN guidance summary; Vivitrol prescribing information",
     when="two or more naltrexone-containing products are current or proposed and one is the extended-release injection",
-    then="a high alert naming them all",
+    then="a moderate alert naming them all",
     clauses=(Clause("two_or_more_with_injection", lambda: (several_naltrexone_products(True),)),),
     references=(LDN_GUIDANCE, VIVITROL_LABEL),
     explain=explain,

@@ -124,14 +124,17 @@ def _ingredients_of(medications, med_id):
 
 def patient_fact(patient, medications, vocabulary, as_of):
     """The patient fact: naltrexone on the list, evidence of dependence, last opioid use, procedures."""
-    naltrexone = [m for m in medications if m.has("naltrexone_product") and m.current]
+    # A sequestered combination (Embeda) releases no naltrexone as directed: it is not a naltrexone product here.
+    naltrexone = [m for m in medications if m.has("naltrexone_product") and m.current
+                  and not m.has("naltrexone_sequestered_combination")]
     active = [m for m in naltrexone if m.has("naltrexone_active")]
     established = [m for m in active if not m.proposed]
     kinds = {}
     for condition in patient.get("conditions") or ():
         reading = read_condition(vocabulary, condition)
         if reading.kind:
-            kinds.setdefault(reading.kind, []).append(reading.label)
+            kind = "opioid_use_disorder" if reading.abuse_only else reading.kind
+            kinds.setdefault(kind, []).append(reading.label)
     maintenance_meds = [m for m in medications if m.has("opioid_maintenance")]
     fact = {
         "kind": "patient",
@@ -146,8 +149,14 @@ def patient_fact(patient, medications, vocabulary, as_of):
         "naltrexone_product_count": len(naltrexone),
         "naltrexone_product_ids": [m.id for m in naltrexone],
         "naltrexone_er_injection": any(m.has("naltrexone_er_injection") for m in naltrexone),
+        "naltrexone_full_dose": any(definitions.full_dose_naltrexone(m) for m in active),
+        # Naltrexone already treating opioid use disorder (the injection or standard-dose tablets, established):
+        # a use-disorder diagnosis is then its indication, not evidence of current dependence.
+        "naltrexone_treats_oud": any(definitions.full_dose_naltrexone(m) for m in established),
         "dependence_diagnosis": "opioid_dependence" in kinds or "long_term_opioid_therapy" in kinds,
         "dependence_diagnoses": kinds.get("opioid_dependence", []) + kinds.get("long_term_opioid_therapy", []),
+        "use_disorder_diagnosis": "opioid_use_disorder" in kinds,
+        "use_disorder_diagnoses": kinds.get("opioid_use_disorder", []),
         "dependence_stated": patient.get("opioid_dependence") is True,
         "dependence_remission": "opioid_dependence_remission" in kinds,
         "remission_diagnoses": kinds.get("opioid_dependence_remission", []),
@@ -156,6 +165,7 @@ def patient_fact(patient, medications, vocabulary, as_of):
     }
     fact["dependence_current"] = (
         fact["dependence_diagnosis"]
+        or fact["use_disorder_diagnosis"]
         or fact["dependence_stated"]
         or any(m.current for m in maintenance_meds)
     )

@@ -22,6 +22,7 @@ from rules.references import (
     NALTREXONE_LABEL,
     PARKITNY_YOUNGER_2017,
     SMITH_2007,
+    TOLJAN_2018,
     YOUNGER_2014,
     YOUNGER_MACKEY_2009,
 )
@@ -49,7 +50,12 @@ def daily_doses(_findings, context, ids):
     """'name: 6 mg a day; name …' for the medications an alert names."""
     parts = []
     for med in (context.medications[i] for i in ids):
-        parts.append(f"{med.name}: {med.daily_mg:g} mg a day" if med.daily_mg is not None else med.name)
+        if med.daily_mg is None:
+            parts.append(med.name)
+        elif med.times_per_day is not None and med.times_per_day < 1:
+            parts.append(f"{med.name}: {med.daily_mg * 7:.0f} mg a week (about {med.daily_mg:.0f} mg a day)")
+        else:
+            parts.append(f"{med.name}: {round(med.daily_mg, 2):g} mg a day")
     return "; ".join(parts)
 
 
@@ -59,53 +65,89 @@ def course_lengths(findings, context, _ids):
 
 
 EVIDENCE = (
-    "The evidence for LDN is small: pilot trials and small randomised trials with mostly subjective benefit, and "
-    "reviews that call for larger trials."
+    "No trial or review supports these figures: the trials assessed LDN after 8-12 weeks. The evidence for LDN is "
+    "small: pilot trials and small randomised trials with mostly self-reported outcomes, and reviews that call "
+    "for further study."
+)
+_GUIDANCE_COURSE = (
+    "The guidance summary suggests that benefits may take 2-3 months to become noticeable and that treatment "
+    "continue for at least 6 months to evaluate it. "
 )
 
-_TRIAL_TEXT = dict(
-    rationale="{details}. Benefits of LDN may take 2-3 months to become noticeable, and treatment should continue for "
-    "at least 6 months to evaluate its effect properly. " + EVIDENCE,
-    recommendation="If LDN was stopped for lack of effect, note that the trial was shorter than the protocol's "
-    "evaluation period; if for side effects, record them. Plan a course of at least 6 months.",
+_STOPPED_TEXT = dict(
+    rationale="{details}. " + _GUIDANCE_COURSE + EVIDENCE,
+    recommendation="Record why LDN was stopped (lack of effect, or side effects and which). If for lack of effect, "
+    "note that the course was shorter than the guidance summary suggests.",
+)
+_PLANNED_TEXT = dict(
+    rationale="{details}. " + _GUIDANCE_COURSE + EVIDENCE,
+    recommendation="Consider whether the planned course should be longer, as the guidance summary suggests; the "
+    "decision is the prescriber's.",
 )
 
 DOSE_ABOVE = Rule(
     id="LDN-DOS-001",
     code="dose-range",
     severity="moderate",
-    summary="Low-dose naltrexone above 4.5 mg a day.",
+    summary="Low-dose naltrexone above 5 mg a day, beyond both the guidance summary and the reviews.",
     guideline="a dose of 1.5-4.5 mg daily",
-    when="low-dose naltrexone is current or proposed with a daily dose (the daily total) above 4.5 mg",
+    when="low-dose naltrexone is current or proposed with a daily dose (the daily total) above 5 mg, the top of the "
+    "range reviews describe",
     then="a moderate alert with the daily total",
-    clauses=(Clause("daily_above_ldn_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg > d.LDN_MAX_DAILY_MG)),)),),
-    references=(LDN_GUIDANCE,),
+    clauses=(
+        Clause("daily_above_reviewed_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg > d.LDN_REVIEW_MAX_DAILY_MG)),)),
+    ),
+    references=(LDN_GUIDANCE, TOLJAN_2018, NALTREXONE_LABEL),
+    explain=explain_with(Text(
+        summary="Low-dose naltrexone above {LDN_REVIEW_MAX_DAILY_MG:g} mg a day: {names}.",
+        rationale="{details}. The guidance summary's LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
+        "daily and reviews describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg; the daily total counts (a dose taken twice "
+        "a day counts twice), and this is above both.",
+        recommendation="Check the intended dose and frequency: the guidance summary's target is "
+        "{LDN_MAX_DAILY_MG:g} mg once daily at bedtime. If standard-dose naltrexone was meant (50 mg daily; "
+        "labelled for alcohol dependence and for blockade of the effects of opioids), order that product and "
+        "regimen instead.",
+    ), "ldn", daily_doses),
+)
+
+DOSE_SLIGHTLY_ABOVE = Rule(
+    id="LDN-DOS-004",
+    code="dose-range",
+    severity="low",
+    summary="Low-dose naltrexone above the guidance summary's 4.5 mg a day, within the 1-5 mg reviews describe.",
+    guideline="a dose of 1.5-4.5 mg daily",
+    when="low-dose naltrexone is current or proposed with a daily dose above 4.5 mg and at most 5 mg",
+    then="a low alert with the daily total",
+    clauses=(
+        Clause("daily_above_guidance_range", lambda: (c.ldn << (
+            ldn_in_use() & (m.daily_mg > d.LDN_MAX_DAILY_MG) & (m.daily_mg <= d.LDN_REVIEW_MAX_DAILY_MG)),)),
+    ),
+    references=(LDN_GUIDANCE, TOLJAN_2018),
     explain=explain_with(Text(
         summary="Low-dose naltrexone above {LDN_MAX_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. The LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily, and the daily "
-        "total counts (a dose taken twice a day counts twice); this is above it.",
-        recommendation="Check the intended dose and frequency: the LDN target is {LDN_MAX_DAILY_MG:g} mg once daily "
-        "at bedtime. If standard-dose naltrexone (50 mg daily, for alcohol or opioid use disorder) was meant, "
-        "order that product and regimen instead.",
+        rationale="{details}. This is above the guidance summary's {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
+        "daily, though within the 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg that reviews describe.",
+        recommendation="Confirm the dose is intended; the guidance summary's target is {LDN_MAX_DAILY_MG:g} mg once "
+        "daily at bedtime.",
     ), "ldn", daily_doses),
 )
 
 DOSE_BELOW = Rule(
     id="LDN-DOS-002",
     code="dose-range",
-    severity="low",
+    severity="info",
     summary="Low-dose naltrexone below 1.5 mg a day.",
     guideline="a dose of 1.5-4.5 mg daily",
     when="low-dose naltrexone is current or proposed with a daily dose below 1.5 mg",
-    then="a low alert with the daily total",
+    then="an info alert with the daily total",
     clauses=(Clause("daily_below_ldn_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg < d.LDN_MIN_DAILY_MG)),)),),
-    references=(LDN_GUIDANCE,),
+    references=(LDN_GUIDANCE, TOLJAN_2018),
     explain=explain_with(Text(
         summary="Low-dose naltrexone below {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. The LDN protocol starts at {LDN_MIN_DAILY_MG:g} mg daily and ranges up to "
-        "{LDN_MAX_DAILY_MG:g} mg daily; this is below it.",
+        rationale="{details}. The guidance summary's range starts at {LDN_MIN_DAILY_MG:g} mg daily (reviews "
+        "describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg); this is below it.",
         recommendation="Check the intended dose. A lower dose may be deliberate (for example in a patient who did "
-        "not tolerate {LDN_MIN_DAILY_MG:g} mg), but it is outside the guidance.",
+        "not tolerate {LDN_MIN_DAILY_MG:g} mg).",
     ), "ldn", daily_doses),
 )
 
@@ -130,12 +172,12 @@ DOSE_UNVERIFIED = Rule(
 TITRATION = Rule(
     id="LDN-TIT-001",
     code="titration",
-    severity="low",
+    severity="info",
     summary="A new low-dose naltrexone start above 1.5 mg a day.",
     guideline="starts at 1.5 mg daily for 1-2 weeks, then increases to 3 mg for another 1-2 weeks, before reaching "
     "the target dose of 4.5 mg daily",
     when="low-dose naltrexone is proposed, no naltrexone is already current, and the daily dose is above 1.5 mg",
-    then="a low alert recommending the 1.5 -> 3 -> 4.5 mg titration",
+    then="an info alert giving the guidance summary's 1.5 -> 3 -> 4.5 mg titration",
     clauses=(
         Clause(
             "new_start_above_starting_dose",
@@ -148,12 +190,12 @@ TITRATION = Rule(
     references=(LDN_GUIDANCE, YOUNGER_MACKEY_2009, SMITH_2007),
     explain=explain_with(Text(
         summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. The usual protocol starts at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 weeks, then 3 mg "
-        "for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target. Side effects such as vivid dreams, sleep "
-        "disturbance or headache typically settle within the first few weeks; in the trials they were mostly "
-        "minor and transient.",
-        recommendation="Start at {LDN_MIN_DAILY_MG:g} mg at bedtime and increase to 3 mg, then "
-        "{LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated.",
+        rationale="{details}. The guidance summary suggests starting at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 "
+        "weeks, then 3 mg for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target, and says side effects such as "
+        "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. No trial used "
+        "this titration: the trials started at 4.5 mg and reported mostly minor, transient side effects.",
+        recommendation="Consider the guidance summary's titration ({LDN_MIN_DAILY_MG:g} mg at bedtime, then 3 mg, "
+        "then {LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated); starting higher is the prescriber's choice.",
     ), "ldn", daily_doses),
 )
 
@@ -172,8 +214,9 @@ TIMING = Rule(
     references=(LDN_GUIDANCE, CREE_2010, SMITH_2007),
     explain=explain_with(Text(
         summary="Low-dose naltrexone not scheduled at bedtime: {names}.",
-        rationale="The LDN protocol gives the dose once daily at bedtime, as the trials gave it (nightly or each "
-        "evening); this order's schedule does not say bedtime, or gives more than one dose a day.",
+        rationale="The guidance summary gives the dose once daily at bedtime, as the trials gave it (nightly or "
+        "each evening; no trial compared dosing times); this order's schedule does not say bedtime, or gives more "
+        "than one dose a day.",
         recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
     ), "ldn"),
 )
@@ -188,7 +231,7 @@ TRIAL_BEFORE_BENEFIT = Rule(
     then="an info alert (the trial was too short to show benefit)",
     clauses=(Clause("stopped_before_benefit", lambda: (c.ldn << ended_course(0, d.BENEFIT_DAYS),)),),
     references=TRIAL_EVIDENCE,
-    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_TRIAL_TEXT), "ldn",
+    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_STOPPED_TEXT), "ldn",
                          course_lengths),
 )
 
@@ -196,15 +239,15 @@ TRIAL_BEFORE_EVALUATION = Rule(
     id="LDN-TRL-002",
     code="ldn-trial-duration",
     severity="info",
-    summary="Low-dose naltrexone stopped before the 6 months needed to evaluate it.",
+    summary="Low-dose naltrexone stopped before the 6 months the guidance summary suggests for evaluating it.",
     guideline="continue treatment for at least 6 months to properly evaluate effectiveness",
     when="a low-dose naltrexone course was stopped or completed after 90 to 181 days",
-    then="an info alert (stopped before it could be evaluated)",
+    then="an info alert (shorter than the guidance summary suggests; no trial supports 6 months)",
     clauses=(
         Clause("stopped_before_evaluation", lambda: (c.ldn << ended_course(d.BENEFIT_DAYS, d.EVALUATION_DAYS),)),
     ),
     references=TRIAL_EVIDENCE,
-    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 6 months: {names}.", **_TRIAL_TEXT), "ldn",
+    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 6 months: {names}.", **_STOPPED_TEXT), "ldn",
                          course_lengths),
 )
 
@@ -212,10 +255,10 @@ TRIAL_PLANNED_SHORT = Rule(
     id="LDN-TRL-003",
     code="ldn-trial-duration",
     severity="info",
-    summary="Low-dose naltrexone planned for less than the 6 months needed to evaluate it.",
+    summary="Low-dose naltrexone planned for less than the 6 months the guidance summary suggests.",
     guideline="continue treatment for at least 6 months to properly evaluate effectiveness",
     when="a current or proposed low-dose naltrexone has an end date less than 182 days after its start",
-    then="an info alert (the planned course is too short to judge)",
+    then="an info alert (shorter than the guidance summary suggests; no trial supports 6 months)",
     clauses=(
         Clause(
             "planned_under_evaluation_period",
@@ -223,7 +266,7 @@ TRIAL_PLANNED_SHORT = Rule(
         ),
     ),
     references=TRIAL_EVIDENCE,
-    explain=explain_with(Text(summary="Low-dose naltrexone planned for under 6 months: {names}.", **_TRIAL_TEXT),
+    explain=explain_with(Text(summary="Low-dose naltrexone planned for under 6 months: {names}.", **_PLANNED_TEXT),
                          "ldn", course_lengths),
 )
 
@@ -246,18 +289,21 @@ REGIMEN_UNCLEAR = Rule(
     references=(LDN_GUIDANCE, NALTREXONE_LABEL),
     explain=explain_with(Text(
         summary="Naltrexone dose is neither LDN nor a standard regimen: {names}.",
-        rationale="{details}. Low-dose naltrexone is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily, usually "
-        "compounded; the naltrexone tablet label's regimens for alcohol or opioid use disorder are "
+        rationale="{details}. Low-dose naltrexone is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily in the "
+        "guidance summary, usually compounded; the naltrexone tablet label's regimens (for alcohol dependence and "
+        "for blockade of the effects of opioids) are "
         "{STANDARD_INDUCTION_MG:g} mg initially, then {STANDARD_DAILY_MG:g} mg once daily (or 100-150 mg on an "
-        "intermittent schedule). This dose is neither, so neither set of checks fits it.",
+        "intermittent schedule, as Drugs.com summarises the label). This dose is neither, so neither set of "
+        "checks fits it.",
         recommendation="Confirm the intended regimen with the prescriber: for LDN, a compounded "
-        "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg dose at bedtime; for alcohol or opioid use disorder, "
-        "{STANDARD_DAILY_MG:g} mg once daily.",
+        "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg dose at bedtime; for alcohol dependence or blockade of "
+        "opioid effects, {STANDARD_DAILY_MG:g} mg once daily.",
     ), "naltrexone", daily_doses),
 )
 
 RULES = (
     DOSE_ABOVE,
+    DOSE_SLIGHTLY_ABOVE,
     DOSE_BELOW,
     DOSE_UNVERIFIED,
     REGIMEN_UNCLEAR,

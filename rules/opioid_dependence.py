@@ -20,13 +20,20 @@ def patient_with(flag):
     return c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & is_set(getattr(m, flag)))
 
 
+def diagnosed_patient(flag):
+    """The naltrexone patient with a diagnosis flag set, unless naltrexone already treats their opioid use
+    disorder (established injection or standard-dose tablets: the diagnosis is then its indication)."""
+    return c.patient << (
+        (m.kind == "patient") & is_set(m.naltrexone_current) & is_set(getattr(m, flag)) & is_unset(m.naltrexone_treats_oud)
+    )
+
+
 def maintenance_product():
     """A current or proposed OUD maintenance product (methadone, buprenorphine for OUD)."""
     return c.maintenance << medication_of_this_patient(is_set(m.opioid_maintenance) & is_set(m.current))
 
 
-def explain_dependence(findings, context):
-    """Gather every piece of evidence into one critical alert."""
+def _evidence(findings, context):
     patient = context.patient
     evidence = []
     maintenance = ids_of(findings, "maintenance")
@@ -34,29 +41,58 @@ def explain_dependence(findings, context):
         evidence.append("OUD maintenance therapy: " + join_names(names_of(context, maintenance), 10))
     if patient["dependence_diagnosis"]:
         evidence.append("diagnosis: " + join_names(patient["dependence_diagnoses"], 10))
+    if patient["use_disorder_diagnosis"]:
+        evidence.append("use-disorder diagnosis: " + join_names(patient["use_disorder_diagnoses"], 10))
     if patient["dependence_stated"]:
         evidence.append("the clinician records current opioid dependence")
-    if not evidence:
-        evidence.append("evidence of opioid dependence")
-    naltrexone = patient["naltrexone_ids"]
+    return evidence or ["evidence of opioid dependence"], maintenance
+
+
+_INTERVAL = (
+    f"the patient must first complete an opioid-free interval (the label's minimum of {d.OPIOID_FREE_MIN_DAYS}-"
+    f"{d.OPIOID_FREE_DAYS} days; up to two weeks after methadone or buprenorphine, Vivitrol label), confirmed by "
+    "history and a urine drug screen, and by a naloxone challenge when in doubt"
+)
+
+
+def explain_dependence(findings, context):
+    """Gather every piece of evidence into one critical alert."""
+    evidence, maintenance = _evidence(findings, context)
+    naltrexone = context.patient["naltrexone_ids"]
     return Explanation(
         summary="Naltrexone with evidence of opioid dependence or opioid treatment: withdrawal can be precipitated.",
         rationale=(
-            "Recorded: " + "; ".join(evidence) + ". In a patient physically dependent on opioids, naltrexone "
-            "displaces them from their receptors and can precipitate sudden, severe withdrawal; the naltrexone "
-            "label contraindicates it in current physiologic opioid dependence, including methadone or "
-            "buprenorphine maintenance. A diagnosis of opioid use disorder or opioid abuse says the patient has "
-            "used opioids problematically; it does not by itself say whether they are physically dependent now."
+            "Recorded: " + "; ".join(evidence) + ". The naltrexone label contraindicates it in patients currently "
+            "dependent on opioids, including those maintained on methadone or buprenorphine, and in patients "
+            "receiving opioid analgesics; in a dependent patient it can precipitate withdrawal that may be severe "
+            "enough to require hospitalization. A diagnosis code records a use disorder or dependence as coded; it "
+            "does not by itself say whether the patient is physically dependent now."
         ),
         recommendation=(
             "Establish whether the patient is physically dependent on opioids now, and do not start or continue "
             "naltrexone while they are. If naltrexone is wanted, coordinate with the prescriber of the opioid "
-            "treatment: the patient must first complete an opioid-free interval (at least "
-            f"{d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} days; up to {d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days "
-            "after methadone or buprenorphine), confirmed by history and urine drug screen, and by a naloxone "
-            "challenge when in doubt."
+            "treatment: " + _INTERVAL + "."
         ),
         medications=tuple(naltrexone + maintenance),
+    )
+
+
+def explain_use_disorder(findings, context):
+    """Opioid abuse or a mild use disorder: establish current use and dependence."""
+    evidence, _ = _evidence(findings, context)
+    return Explanation(
+        summary="Opioid use disorder recorded in a patient on naltrexone: establish current opioid use.",
+        rationale=(
+            "Recorded: " + "; ".join(evidence) + ". Opioid abuse (ICD-10-CM F11.1-, which includes mild opioid use "
+            "disorder) is coded apart from opioid dependence and does not say the patient is physically dependent. "
+            "If they are using opioids now, naltrexone blocks them and, in a dependent patient, can precipitate "
+            "withdrawal."
+        ),
+        recommendation=(
+            "Establish current opioid use and physical dependence before starting or continuing naltrexone; if "
+            "they are dependent, " + _INTERVAL + "."
+        ),
+        medications=tuple(context.patient["naltrexone_ids"]),
     )
 
 
@@ -67,12 +103,16 @@ def explain_history(findings, context):
         summary="History of opioid use disorder (in remission or resolved) in a patient on naltrexone.",
         rationale=(
             "Recorded: " + join_names(patient["remission_diagnoses"], 10) + ". A condition in remission or "
-            "resolved is not current opioid dependence, so the dependence alert was not raised; a relapse "
-            "would make naltrexone dangerous (precipitated withdrawal) and lowers opioid tolerance."
+            "resolved is not current opioid dependence, so the dependence alert was not raised. If the patient "
+            "relapses while on naltrexone, trying to overcome the blockade is dangerous and, if they are dependent, "
+            "withdrawal can be precipitated; after naltrexone stops, they may respond to lower opioid doses than "
+            "before, and previously tolerated doses can be life-threatening (naltrexone label)."
         ),
         recommendation=(
-            "Confirm the patient is currently opioid-free before starting naltrexone, and make sure they know "
-            "that opioids will not work while they take it and that their tolerance is reduced after stopping."
+            "Confirm the patient is currently opioid-free before starting naltrexone, asking specifically about "
+            "methadone or buprenorphine maintenance, including from a treatment programme (which hospital lists "
+            "may not show). Make sure they know that opioids may not work as expected while they take it, and that "
+            "their tolerance may be reduced after stopping."
         ),
         medications=tuple(patient["naltrexone_ids"]),
     )
@@ -84,17 +124,38 @@ RULE = Rule(
     severity="critical",
     summary="Naltrexone in a patient with evidence of current opioid dependence.",
     guideline="naltrexone blocks opioid effects and could precipitate withdrawal in opioid-dependent individuals",
-    when="a naltrexone product is current or proposed and there is an opioid dependence or use disorder diagnosis "
-    "(not in remission), long-term opioid therapy (Z79.891), a current OUD maintenance product (methadone, "
-    "buprenorphine for OUD), or opioid_dependence is true",
+    when="a naltrexone product is current or proposed and there is an opioid dependence diagnosis (not abuse or "
+    "mild use disorder, not in remission), long-term opioid therapy (Z79.891), a current OUD maintenance product "
+    "(methadone, buprenorphine for OUD), or opioid_dependence is true; a diagnosis alone does not count when "
+    "established full-dose naltrexone (injection or standard-dose tablets) already treats the disorder",
     then="one critical alert listing every piece of evidence",
     clauses=(
-        Clause("dependence_diagnosis", lambda: (patient_with("dependence_diagnosis"),)),
+        Clause("dependence_diagnosis", lambda: (diagnosed_patient("dependence_diagnosis"),)),
         Clause("dependence_stated", lambda: (patient_with("dependence_stated"),)),
         Clause("maintenance_product", lambda: (patient_on_naltrexone(), maintenance_product())),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL, ICD10CM_F11),
     explain=explain_dependence,
+)
+
+USE_DISORDER_RULE = Rule(
+    id="LDN-DEP-003",
+    code="opioid-use-disorder",
+    severity="high",
+    summary="Opioid abuse or mild opioid use disorder recorded, in a patient on naltrexone.",
+    guideline="naltrexone blocks opioid effects and could precipitate withdrawal in opioid-dependent individuals",
+    when="a naltrexone product is current or proposed, an opioid abuse or mild use disorder diagnosis (F11.1x) is "
+    "recorded, there is no other evidence of dependence, and established full-dose naltrexone does not already "
+    "treat it",
+    then="a high alert: establish current opioid use and physical dependence",
+    clauses=(
+        Clause("use_disorder_only", lambda: (c.patient << (
+            (m.kind == "patient") & is_set(m.naltrexone_current) & is_set(m.use_disorder_diagnosis)
+            & is_unset(m.dependence_diagnosis) & is_unset(m.dependence_stated) & is_unset(m.naltrexone_treats_oud)
+        ),)),
+    ),
+    references=(LDN_GUIDANCE, NALTREXONE_LABEL, ICD10CM_F11),
+    explain=explain_use_disorder,
 )
 
 HISTORY_RULE = Rule(
@@ -119,6 +180,6 @@ HISTORY_RULE = Rule(
             ),
         ),
     ),
-    references=(NALTREXONE_LABEL,),
+    references=(LDN_GUIDANCE, NALTREXONE_LABEL),
     explain=explain_history,
 )

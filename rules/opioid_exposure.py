@@ -29,8 +29,10 @@ PURPOSES = {
     "naldemedine": "treats opioid-induced constipation in patients taking opioids",
     "alvimopan": "is given around bowel resection surgery to speed the recovery of bowel function in patients "
     "receiving opioids for postoperative pain",
-    "lofexidine": "mitigates opioid withdrawal symptoms to help a patient stop opioids abruptly",
+    "lofexidine": "mitigates opioid withdrawal symptoms to facilitate abrupt opioid discontinuation (for up to 14 "
+    "days)",
 }
+PERIPHERAL_ANTAGONISTS = frozenset({"methylnaltrexone", "naloxegol", "naldemedine", "alvimopan"})
 
 
 def _purpose(med):
@@ -43,17 +45,22 @@ def explain_signal(findings, context):
     names = names_of(context, ids)
     meds = [context.medications[i] for i in ids]
     withdrawal = any("lofexidine" in med.ingredients for med in meds)
-    implied = "is withdrawing from opioids" if withdrawal and len(meds) == 1 else "takes or recently took opioids"
+    antagonist = any(PERIPHERAL_ANTAGONISTS & set(med.ingredients) for med in meds)
+    implied = ("suggests that opioids were stopped recently, so an opioid-free interval may not be complete"
+               if withdrawal and len(meds) == 1 else "suggests that the patient takes or recently took opioids")
+    interaction = (" It is itself an opioid antagonist, and its monographs advise avoiding other opioid antagonists "
+                   "(additive effects, risk of opioid withdrawal)." if antagonist else "")
     return Explanation(
         summary=summary_with_names("{names} suggests opioid use or withdrawal in a patient on naltrexone.", names),
         rationale=(
-            "; ".join(_purpose(med) for med in meds) + ". It is not an opioid, but it implies that the patient "
-            f"{implied}. Naltrexone blocks opioids and can precipitate withdrawal in a patient physically "
-            "dependent on them."
+            "; ".join(_purpose(med) for med in meds) + f". It is not an opioid, but it {implied}.{interaction} "
+            "Naltrexone blocks opioids and can precipitate withdrawal in a patient physically dependent on them."
         ),
         recommendation=(
             "Ask about current and recent opioid use (including from other prescribers) before starting or "
-            "continuing naltrexone; if no opioid is used, review whether this medication is still needed."
+            "continuing naltrexone, and confirm the opioid-free interval before a naltrexone start; if no opioid is "
+            "used, review whether this medication is still needed (its monographs say to stop it when opioid "
+            "therapy stops)."
         ),
         medications=tuple(context.patient["naltrexone_ids"] + ids),
     )
@@ -64,10 +71,11 @@ def explain_samidorphan(findings, context):
     return Explanation(
         summary=summary_with_names("Two opioid antagonists: naltrexone with samidorphan ({names}).", names_of(context, ids)),
         rationale=(
-            "Samidorphan, in olanzapine/samidorphan, is an opioid antagonist like naltrexone; taking both "
-            "duplicates the opioid blockade, and both labels warn about opioid use and precipitated withdrawal."
+            "Samidorphan, in olanzapine/samidorphan, is an opioid antagonist like naltrexone, so taking both "
+            "duplicates the opioid blockade. Lybalvi is contraindicated in patients using opioids or in acute "
+            "opioid withdrawal."
         ),
-        recommendation="Confirm that both are intended; consider whether olanzapine alone would serve.",
+        recommendation="Confirm with both prescribers that both are intended; no source addresses this combination.",
         medications=tuple(context.patient["naltrexone_ids"] + ids),
     )
 

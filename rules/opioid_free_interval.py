@@ -25,21 +25,28 @@ def _explain(findings, context):
     days = patient["days_since_last_opioid"]
     window = d.opioid_free_days_needed(patient["last_opioid_maintenance"])
     source = patient["last_opioid_source"]
-    where = "as recorded" if source == "stated" else f"when {context.medications[source].name} ended"
+    if source == "stated":
+        when = f"The last opioid use was recorded as {patient['last_opioid_date']}"
+    else:
+        when = (f"{context.medications[source].name} ended on {patient['last_opioid_date']} (the order's end "
+                "date, taken as the last use; confirm with the patient)")
     planned = patient["start_date"] != context.as_of.isoformat()
     start = f"the planned start on {patient['start_date']}" if planned else f"the start ({patient['start_date']})"
     return Explanation(
         summary=f"Naltrexone start {days} day(s) after the last opioid use; {window} opioid-free days are advised.",
         rationale=(
-            f"The last opioid use was on {patient['last_opioid_date']} ({where}), {days} day(s) before {start}. "
-            "In a patient who is physically dependent on opioids, naltrexone taken while opioids are still in the "
-            f"body can precipitate withdrawal; the naltrexone label asks for at least {d.OPIOID_FREE_MIN_DAYS}-"
-            f"{d.OPIOID_FREE_DAYS} opioid-free days (tramadol included), and after methadone or buprenorphine "
-            "withdrawal can be precipitated for as long as two weeks."
+            f"{when}, {days} day(s) before {start}. In a patient physically dependent on opioids, naltrexone can "
+            "precipitate withdrawal that may be severe enough to require hospitalization. The naltrexone label "
+            f"recommends a minimum of {d.OPIOID_FREE_MIN_DAYS} to {d.OPIOID_FREE_DAYS} opioid-free days for "
+            "patients previously dependent on short-acting opioids (tramadol included); this service applies it "
+            f"to any recent opioid use and uses {d.OPIOID_FREE_DAYS}. The Vivitrol label warns that after "
+            "buprenorphine or methadone withdrawal can be precipitated for as long as two weeks; this service uses "
+            f"{d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days after any buprenorphine or methadone product."
         ),
         recommendation=(
             f"Start only after at least {window} opioid-free days, and confirm the opioid-free state before the "
-            "first dose (history and urine drug screen; the label's naloxone challenge when in doubt)."
+            "first dose (history and urine drug screen; the label's naloxone challenge when in doubt). A positive "
+            "urine opioid screen is itself a contraindication."
         ),
         medications=tuple(patient["naltrexone_start_ids"]),
     )
@@ -54,7 +61,8 @@ RULE_CRITICAL = Rule(
     guideline_source="Naltrexone hydrochloride tablets, prescribing information",
     when="naltrexone is being started (proposed, with no current naltrexone) and the last opioid use was fewer than "
     "7 days before the start (its planned start_date when in the future, otherwise as_of)",
-    then="a critical alert: delay the start and confirm the opioid-free state",
+    then="a critical alert: delay the start and confirm the opioid-free state (applied to any recent opioid use, "
+    "whether or not dependence is recorded: a conservative choice)",
     clauses=(
         Clause("under_minimum_interval", lambda: (c.start << (naltrexone_start() & (m.days_since_last_opioid < d.OPIOID_FREE_MIN_DAYS)),)),
     ),
@@ -62,16 +70,17 @@ RULE_CRITICAL = Rule(
     explain=_explain,
 )
 
-RULE_HIGH = Rule(
-    id="LDN-OFI-002",
+RULE_MODERATE = Rule(
+    id="LDN-OFI-003",
     code="opioid-free-interval",
-    severity="high",
-    summary="Naltrexone started inside the 7-10 day opioid-free window (14 days after methadone or buprenorphine).",
-    guideline="opioid-free for a minimum of 7-10 days; after buprenorphine or methadone, as long as two weeks",
-    guideline_source="Naltrexone tablets and Vivitrol prescribing information",
-    when="naltrexone is being started and the last opioid use was 7-10 days before the start, or 7-14 days when the "
-    "last opioid was methadone or buprenorphine",
-    then="a high alert: delay the start until the window has passed and confirm the opioid-free state",
+    severity="moderate",
+    summary="Naltrexone started 7-9 days after the last opioid use, inside the label's 7-10 day interval.",
+    guideline="an opioid-free interval of a minimum of 7 to 10 days is recommended for patients previously "
+    "dependent on short-acting opioids",
+    guideline_source="Naltrexone hydrochloride tablets, prescribing information",
+    when="naltrexone is being started, the last opioid was not methadone or buprenorphine, and the last opioid use "
+    "was at least 7 and fewer than 10 days before the start",
+    then="a moderate alert: the label's minimum is met at its lower end; confirm the opioid-free state",
     clauses=(
         Clause(
             "inside_interval",
@@ -80,10 +89,27 @@ RULE_HIGH = Rule(
                     naltrexone_start()
                     & is_unset(m.last_opioid_maintenance)
                     & (m.days_since_last_opioid >= d.OPIOID_FREE_MIN_DAYS)
-                    & (m.days_since_last_opioid <= d.OPIOID_FREE_DAYS)
+                    & (m.days_since_last_opioid < d.OPIOID_FREE_DAYS)
                 ),
             ),
         ),
+    ),
+    references=(NALTREXONE_LABEL,),
+    explain=_explain,
+)
+
+RULE_HIGH = Rule(
+    id="LDN-OFI-002",
+    code="opioid-free-interval",
+    severity="high",
+    summary="Naltrexone started within two weeks of methadone or buprenorphine.",
+    guideline="patients transitioning from buprenorphine or methadone may be vulnerable to precipitation of "
+    "withdrawal symptoms for as long as two weeks",
+    guideline_source="Vivitrol prescribing information",
+    when="naltrexone is being started, the last opioid was methadone or buprenorphine, and it was at least 7 and "
+    "fewer than 14 days before the start",
+    then="a high alert: delay the start until two weeks have passed and confirm the opioid-free state",
+    clauses=(
         Clause(
             "inside_interval_after_maintenance",
             lambda: (
@@ -91,7 +117,7 @@ RULE_HIGH = Rule(
                     naltrexone_start()
                     & is_set(m.last_opioid_maintenance)
                     & (m.days_since_last_opioid >= d.OPIOID_FREE_MIN_DAYS)
-                    & (m.days_since_last_opioid <= d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE)
+                    & (m.days_since_last_opioid < d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE)
                 ),
             ),
         ),

@@ -15,10 +15,9 @@ from rules.common import (
     join_names,
     medication_of_this_patient,
     names_of,
-    patient_on_naltrexone,
     summary_with_names,
 )
-from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW
+from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW, VIVITROL_LABEL
 
 
 def current_opioid():
@@ -26,40 +25,86 @@ def current_opioid():
     return c.opioid << medication_of_this_patient(is_set(m.opioid_agonist) & is_set(m.current))
 
 
-def explain(findings, context):
-    """One alert for every opioid found alongside naltrexone."""
-    opioids = ids_of(findings, "opioid")
-    naltrexone = context.patient["naltrexone_ids"]
-    opioid_names = names_of(context, opioids)
-    return Explanation(
-        summary=summary_with_names("Naltrexone blocks the opioid effect of {names}.", opioid_names),
-        rationale=(
-            f"{join_names(names_of(context, naltrexone))} is an opioid antagonist and "
-            f"{join_names(opioid_names, 10)} contains an opioid. Naltrexone blocks opioid effects, so the patient "
-            "may not benefit from opioid analgesics, opioid cough and cold products or opioid antidiarrheals; "
-            "attempts to overcome the blockade with larger opioid doses risk a fatal overdose, and in a patient "
-            "physically dependent on the opioid, naltrexone can precipitate withdrawal."
-        ),
-        recommendation=(
-            "Do not combine without a plan: use a non-opioid alternative for the opioid's indication, or have the "
-            "prescriber decide whether to stop the naltrexone before opioid therapy (no source gives a hold time "
-            "for low-dose naltrexone). If an opioid is unavoidable, as in an emergency, expect to need more than "
-            "usual and monitor closely: respiratory depression may be deeper and more prolonged."
-        ),
-        medications=tuple(naltrexone + opioids),
-    )
+def naltrexone_patient(full_dose):
+    """The patient on naltrexone, by whether any of it is full-dose (standard-dose tablets or the injection)."""
+    return c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & (m.naltrexone_full_dose == full_dose))
+
+
+def _explain(full_dose):
+    def explain(findings, context):
+        """One alert for every opioid found alongside naltrexone."""
+        opioids = ids_of(findings, "opioid")
+        naltrexone = context.patient["naltrexone_ids"]
+        opioid_names = names_of(context, opioids)
+        injection = context.patient["naltrexone_er_injection"]
+        if full_dose:
+            extent = (
+                "The naltrexone and Vivitrol labels contraindicate naltrexone in patients receiving opioid "
+                "analgesics: the patient may not benefit from opioid analgesics, cough and cold products or "
+                "antidiarrheals, and patients should be told of the serious consequences of trying to overcome "
+                "the blockade."
+            )
+        else:
+            extent = (
+                "Naltrexone blocks opioid effects (guidance summary); how far low-dose naltrexone blocks them has "
+                "not been studied, so what follows is taken from the labels of full-dose naltrexone: the patient "
+                "may not benefit from opioid analgesics, cough and cold products or antidiarrheals, and trying to "
+                "overcome the blockade has serious consequences."
+            )
+        if injection:
+            plan = (
+                "The extended-release injection blocks opioids for about 28 days after it is given and cannot be "
+                "stopped: use regional or non-opioid analgesia, and if opioids are required, monitor the patient "
+                "closely, by trained personnel in a setting equipped for CPR (Vivitrol label)."
+            )
+        else:
+            plan = (
+                "Use a non-opioid alternative for the opioid's indication, or have the prescriber decide whether to "
+                "stop the naltrexone before opioid therapy (no source gives a hold time for low-dose naltrexone). "
+                "If an opioid is unavoidable, as in an emergency, more than usual may be needed and respiratory "
+                "depression may be deeper and more prolonged (label, for fully blocking doses): monitor closely."
+            )
+        return Explanation(
+            summary=summary_with_names("Naltrexone blocks the opioid effect of {names}.", opioid_names),
+            rationale=(
+                f"{join_names(names_of(context, naltrexone))} is an opioid antagonist and "
+                f"{join_names(opioid_names, 10)} contains an opioid. {extent} In a patient physically dependent on "
+                "the opioid, naltrexone can precipitate withdrawal."
+            ),
+            recommendation="Do not combine without a plan. " + plan,
+            medications=tuple(naltrexone + opioids),
+        )
+
+    return explain
 
 
 RULE = Rule(
     id="LDN-OPI-001",
     code="opioid-use",
     severity="high",
-    summary="A current or proposed opioid alongside a naltrexone product.",
+    summary="A current or proposed opioid alongside low-dose naltrexone.",
     guideline="naltrexone blocks opioid effects",
-    when="a naltrexone product (not one with sequestered naltrexone) is current or proposed, and an opioid agonist, "
-    "partial agonist or mixed agonist-antagonist (analgesic, cough, antidiarrheal or maintenance) is current or proposed",
-    then="one high alert naming the naltrexone product(s) and every opioid; stopped or completed medications do not count",
-    clauses=(Clause("opioid_with_naltrexone", lambda: (patient_on_naltrexone(), current_opioid())),),
+    when="a naltrexone product that blocks opioids (not one with sequestered naltrexone), none of it full-dose, is "
+    "current or proposed, and an opioid agonist, partial agonist or mixed agonist-antagonist (analgesic, cough, "
+    "antidiarrheal or maintenance) is current or proposed",
+    then="one high alert naming the naltrexone product(s) and every opioid; stopped or completed medications do not "
+    "count",
+    clauses=(Clause("opioid_with_low_dose_naltrexone", lambda: (naltrexone_patient(False), current_opioid())),),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW),
-    explain=explain,
+    explain=_explain(full_dose=False),
+)
+
+RULE_FULL_DOSE = Rule(
+    id="LDN-OPI-003",
+    code="opioid-use",
+    severity="critical",
+    summary="A current or proposed opioid alongside full-dose naltrexone (standard-dose tablets or the injection).",
+    guideline="naltrexone is contraindicated in patients receiving opioid analgesics",
+    guideline_source="Naltrexone tablets and Vivitrol prescribing information",
+    when="full-dose naltrexone (standard-dose tablets, or an extended-release injection given within its dosing "
+    "interval) is current or proposed, and an opioid is current or proposed",
+    then="one critical alert naming the naltrexone product(s) and every opioid",
+    clauses=(Clause("opioid_with_full_dose_naltrexone", lambda: (naltrexone_patient(True), current_opioid())),),
+    references=(NALTREXONE_LABEL, VIVITROL_LABEL),
+    explain=_explain(full_dose=True),
 )

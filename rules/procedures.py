@@ -21,16 +21,20 @@ def explain(findings, context):
         rationale=(
             f"Planned: {join_names(patient['procedures'], 10)}. Naltrexone blocks opioid analgesics, so usual "
             "peri-procedural opioid doses may not work; in an emergency more opioid may be needed and respiratory "
-            "depression may be deeper and more prolonged. No study or guideline says how long before a procedure "
-            "to hold low-dose naltrexone, or when to restart it: the guidance found for naltrexone recommends "
-            "stopping it before surgery, irrespective of dose, but disagrees on how long and was not built on a "
-            "systematic review."
+            "depression may be deeper and more prolonged (the label's statement for fully blocking doses; not "
+            "studied for low-dose naltrexone). A scoping review found no study or guideline on naltrexone for "
+            "chronic pain around surgery; the guideline documents it found recommend stopping naltrexone before "
+            "surgery, irrespective of dose, without a systematic review behind them, and other sources disagree on "
+            "how long before."
         ),
         recommendation=(
-            "Tell the surgical and anaesthesia teams about naltrexone in advance. Whether and when to hold it, and "
-            "when to restart, is the prescriber's decision with the anaesthesia team: no source gives a number of "
-            "hours for low-dose naltrexone. Plan regional or non-opioid analgesia; if opioids are needed, monitor "
-            "closely. After naltrexone is stopped, the patient may respond to lower opioid doses than before."
+            "Tell the surgical and anaesthesia teams about naltrexone in advance. "
+            + ("The extended-release injection blocks opioids for about 28 days after it is given and cannot be "
+               "held: plan the procedure's analgesia around it. " if patient["naltrexone_er_injection"] else
+               "Whether and when to hold it, and when to restart, is the prescriber's decision with the "
+               "anaesthesia team: no source gives a number of hours for low-dose naltrexone. ")
+            + "Plan regional or non-opioid analgesia; if opioids are needed, monitor closely. After naltrexone is "
+            "stopped, the patient may respond to lower opioid doses than before (label)."
         ),
         medications=tuple(patient["naltrexone_ids"]),
     )

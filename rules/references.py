@@ -81,31 +81,45 @@ KIM_FISHMAN_2020 = Reference(
     doi="10.1007/s11916-020-00898-0",
 )
 
+TOLJAN_2018 = Reference(
+    id="toljan-2018",
+    title="Toljan K, Vrooman B. Low-dose naltrexone (LDN): review of therapeutic utilization. Med Sci (Basel) "
+    "2018;6(4):82",
+    citation="Review. Supports: LDN is considered a daily dose of 1 to 5 mg.",
+    url="https://doi.org/10.3390/medsci6040082",
+    doi="10.3390/medsci6040082",
+)
+
 NALTREXONE_LABEL = Reference(
     id="naltrexone-tablets-label",
     title="Naltrexone hydrochloride tablets USP 50 mg, prescribing information",
     citation=(
-        "Contraindications: patients receiving opioid analgesics, currently dependent on opioids (including "
-        "methadone or buprenorphine maintenance), in acute opioid withdrawal, or who failed the naloxone challenge "
-        "or have a positive urine opioid screen. Dosage and administration: an opioid-free interval of at least "
-        "7-10 days (tramadol included); dosing of 25 mg initially, then 50 mg daily, or 50 mg on weekdays with "
+        "Indications: the treatment of alcohol dependence and the blockade of the effects of exogenously "
+        "administered opioids. Contraindications: patients receiving opioid analgesics, currently dependent on "
+        "opioids (including those maintained on methadone or buprenorphine), in acute opioid withdrawal, or who "
+        "failed the naloxone challenge or have a positive urine opioid screen. Dosage and administration: 'an "
+        "opioid-free interval of a minimum of 7 to 10 days is recommended for patients previously dependent on "
+        "short-acting opioids' (tramadol included). Patients should be told of the serious consequences of "
+        "trying to overcome the opiate blockade. Dosing of 25 mg initially, then 50 mg daily, or 50 mg on weekdays with "
         "100 mg on Saturday, 100 mg every other day or 150 mg every third day (the regimens as Drugs.com "
         "summarises the label; the label text itself was not retrievable). Precautions: patients 'may not "
         "benefit from opioid containing medicines, such as cough and cold preparations, antidiarrheal "
-        "preparations, and opioid analgesics'; in an emergency the opioid dose needed 'may be greater than "
-        "usual, and the resulting respiratory depression may be deeper and more prolonged'. Warnings: after the "
+        "preparations, and opioid analgesics'; in an emergency in patients receiving fully blocking doses, the "
+        "opioid dose needed 'may be greater than usual, and the resulting respiratory depression may be deeper "
+        "and more prolonged'. Warnings: after the "
         "blockade wears off, patients may respond to lower opioid doses than before. Description: naltrexone "
         "hydrochloride is soluble in water to about 100 mg/mL."
     ),
-    url="https://dailymed.nlm.nih.gov/dailymed/search.cfm?labeltype=all&query=naltrexone+hydrochloride+tablets",
+    url="https://dailymed.nlm.nih.gov/dailymed/lookup.cfm?setid=f3305f0b-fb9e-4009-b28f-47fe9b1b618b",
 )
 
 VIVITROL_LABEL = Reference(
     id="vivitrol-label",
     title="Vivitrol (naltrexone for extended-release injectable suspension), prescribing information",
     citation=(
-        "2.1: 380 mg intramuscularly every 4 weeks or once a month; opioid-free for a minimum of 7-10 days "
-        "before starting. 5.1: blocks the effects of opioids for approximately 28 days after administration. "
+        "1.2: prevention of relapse to opioid dependence, following opioid detoxification. 2.1: 380 mg "
+        "intramuscularly every 4 weeks or once a month; opioid-free for a minimum of 7-10 days before starting, "
+        "to avoid precipitated withdrawal 'that may be severe enough to require hospitalization'. 5.1: blocks the effects of opioids for approximately 28 days after administration. "
         "2.3/5.3: patients transitioning from buprenorphine or methadone 'may be vulnerable to precipitation of "
         "withdrawal symptoms for as long as two weeks'. Pain management in an emergency: regional analgesia or "
         "non-opioid analgesics; if opioids are needed, close monitoring by trained personnel in a setting "
@@ -122,7 +136,10 @@ PERIPHERAL_ANTAGONIST_LABELS = Reference(
         "indication is reported: treatment of opioid-induced constipation in adults. Alvimopan (Entereg): to "
         "accelerate gastrointestinal recovery after partial bowel resection; contraindicated after more than 7 "
         "consecutive days of therapeutic opioid use; short-term use only (15 doses, REMS). Lofexidine "
-        "(Lucemyra): mitigation of opioid withdrawal symptoms to facilitate abrupt opioid discontinuation."
+        "(Lucemyra): mitigation of opioid withdrawal symptoms to facilitate abrupt opioid discontinuation, for "
+        "up to 14 days. Interactions (as reproduced by MPR and PDR monographs; label sections not retrieved): "
+        "methylnaltrexone and naloxegol advise avoiding other opioid antagonists (additive effects, risk of "
+        "opioid withdrawal), and to stop them when opioid therapy stops."
     ),
 )
 

@@ -34,12 +34,13 @@ def explain(findings, context):
         context,
         ids,
         "Commercial naltrexone tablet divided for a low dose: {names}.",
-        details + ". The LDN guidance says commercial 50 mg tablets cannot be divided accurately into the low "
-        "doses LDN uses. The problem is measurement, not the drug: naltrexone hydrochloride dissolves in water, "
-        "but a dose cut from a tablet or measured from a solution made at home has no verified strength, label "
-        "or tested stability.",
-        "Prescribe compounded low-dose naltrexone (capsules or liquid at the intended strength, e.g. 1.5, 3 or "
-        "4.5 mg) from a reputable compounding pharmacy instead of dividing commercial tablets.",
+        details + ". The guidance summary says commercial 50 mg tablets cannot be divided accurately into low "
+        "doses (the guidance summary's statement; no label or trial says so). The problem is measurement, not the "
+        "drug: naltrexone hydrochloride dissolves in water, but a dose cut from a tablet or measured from a "
+        "solution made at home has no verified strength, label or tested stability.",
+        "If low-dose naltrexone is intended, prescribe it compounded (capsules or liquid at the intended "
+        "strength, e.g. 1.5, 3 or 4.5 mg) by a reputable compounding pharmacy instead of dividing commercial "
+        "tablets; otherwise confirm the regimen.",
     )
 
 

@@ -80,7 +80,7 @@ def explain_partial(findings, context):
         rationale=(
             "; ".join(describe_unread(med) for med in meds) + ". "
             "What was recognised was checked; the words that were not could name another ingredient, such as an "
-            "opioid that naltrexone would block."
+            "opioid that naltrexone would block. (A data-quality alert: no clinical source sets its severity.)"
         ),
         recommendation=(
             "Review these lines by hand, or send them with the full generic name as written on the label or with "
@@ -161,7 +161,8 @@ RULE = Rule(
     guideline="patients should discuss this treatment with their healthcare provider, especially if they take opioid "
     "medications",
     when="a medication's name and codes match nothing in the vocabulary, or leave words unexplained, and no "
-    "possible-opioid or partially-recognized alert already names it",
+    "possible-opioid or partially-recognized alert already names it (so: no current naltrexone, or the line is "
+    "not current; the line could itself be a naltrexone the service did not recognise)",
     then="an info alert naming every such medication",
     clauses=(
         Clause("unrecognised", lambda: (

@@ -15,10 +15,12 @@ PRODUCTS = {
     "ldn": ({"name": "naltrexone 1.5 mg capsule", "compounded": True, "dose": {"value": 1.5, "unit": "mg"},
              "frequency": "QHS"}, {"naltrexone", "active_naltrexone"}),
     "naltrexone50": ({"name": "naltrexone 50 mg tablet", "dose": {"value": 1, "unit": "tablet"},
-                      "strength": {"value": 50, "unit": "mg"}, "frequency": "daily"}, {"naltrexone", "active_naltrexone"}),
-    "vivitrol": ({"name": "Vivitrol 380 mg injection"}, {"naltrexone", "active_naltrexone", "er_injection"}),
+                      "strength": {"value": 50, "unit": "mg"}, "frequency": "daily"},
+                     {"naltrexone", "active_naltrexone", "full_dose"}),
+    "vivitrol": ({"name": "Vivitrol 380 mg injection"}, {"naltrexone", "active_naltrexone", "er_injection", "full_dose"}),
     "contrave": ({"name": "Contrave 8-90 mg ER tablet"}, {"naltrexone", "active_naltrexone"}),
-    "embeda": ({"name": "Embeda 20-0.8 mg capsule"}, {"naltrexone", "opioid"}),
+    # Sequestered naltrexone: not a naltrexone product for any rule, only its morphine counts.
+    "embeda": ({"name": "Embeda 20-0.8 mg capsule"}, {"opioid"}),
     "percocet": ({"name": "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet"}, {"opioid"}),
     "tramadol": ({"name": "traMADol 50 mg tablet"}, {"opioid"}),
     "tylenol3": ({"name": "Tylenol #3"}, {"opioid"}),
@@ -73,21 +75,26 @@ def build_request(items, patient):
 def oracle(items, patient):
     """The alerts the guidance implies, computed without any of the service's code."""
     meds = [(f"{product}-{i}", PRODUCTS[product][1], status in CURRENT) for i, (product, status) in enumerate(items)]
+    statuses = {f"{product}-{i}": status for i, (product, status) in enumerate(items)}
     active_ntx = [m for m, tags, current in meds if current and "active_naltrexone" in tags]
     all_ntx = [m for m, tags, current in meds if current and "naltrexone" in tags]
     opioids = [m for m, tags, current in meds if current and "opioid" in tags]
     maintenance = [m for m, tags, current in meds if current and "maintenance" in tags]
     expected = set()
+    full_dose = [m for m, tags, current in meds if current and "full_dose" in tags]
     if active_ntx and opioids:
-        expected.add(("opioid-use", "high", frozenset(active_ntx + opioids)))
-    dependent = patient["opioid_dependence"] or {"oud", "ltot"} & set(patient["conditions"]) or maintenance
+        expected.add(("opioid-use", "critical" if full_dose else "high", frozenset(active_ntx + opioids)))
+    # Established full-dose naltrexone treats the use disorder: a diagnosis alone is then its indication.
+    treats_oud = any(statuses[m] != "proposed" for m in full_dose)
+    diagnosed = bool({"oud", "ltot"} & set(patient["conditions"]))
+    dependent = patient["opioid_dependence"] or (diagnosed and not treats_oud) or maintenance
     if active_ntx and dependent:
         expected.add(("opioid-dependence", "critical", frozenset(active_ntx + maintenance)))
-    if active_ntx and not dependent and "oud_remission" in patient["conditions"]:
+    currently = patient["opioid_dependence"] or diagnosed or maintenance
+    if active_ntx and not currently and "oud_remission" in patient["conditions"]:
         expected.add(("opioid-dependence-history", "info", frozenset(active_ntx)))
     if len(all_ntx) >= 2:
-        injection = any("er_injection" in tags for m, tags, current in meds if current and m in all_ntx)
-        expected.add(("duplicate-naltrexone", "high" if injection else "moderate", frozenset(all_ntx)))
+        expected.add(("duplicate-naltrexone", "moderate", frozenset(all_ntx)))
     signals = [m for m, tags, current in meds if current and "signal" in tags]
     if active_ntx and signals:
         expected.add(("opioid-exposure-signal", "moderate", frozenset(active_ntx + signals)))

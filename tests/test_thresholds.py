@@ -20,6 +20,7 @@ CASES = sorted((Path(__file__).parent / "cases").glob("*/*.json"))
 STEPS = {
     "LDN_MIN_DAILY_MG": 0.5,
     "LDN_MAX_DAILY_MG": 0.5,
+    "LDN_REVIEW_MAX_DAILY_MG": 0.5,
     "STANDARD_INDUCTION_MG": 5.0,
     "STANDARD_DAILY_MG": 5.0,
     "STANDARD_WEEKLY_MAX_MG": 50.0,

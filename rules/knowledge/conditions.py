@@ -51,10 +51,25 @@ class ConditionReading:
     kind: str = None
     understood: bool = True
     label: str = ""
+    abuse_only: bool = False  # opioid abuse or mild use disorder (F11.1x): a use disorder, not dependence
+
+
+_ABUSE_WORDS = re.compile(r"\b(?:abuse|mild|nondependent|non dependent)\b")
+_DEPENDENCE_WORDS = re.compile(r"\b(?:dependence|dependent|withdrawal|moderate|severe|maintenance|on agonist)\b")
+
+
+def _abuse_only(condition, label):
+    """True when what is recorded is opioid abuse or a mild use disorder, and nothing says dependence."""
+    codes = [c for c in condition.get("codes") or () if c.get("system") == ICD10CM]
+    if codes:
+        return all(_icd_key(c["code"]).startswith("F11.1") for c in codes)
+    text = fold(label or "")
+    return bool(_ABUSE_WORDS.search(text)) and not _DEPENDENCE_WORDS.search(text)
 
 
 # ICD-10-CM F11 subcategories say what a code records: abuse is not dependence (the tabular list).
-_ICD_MEANINGS = (("F11.1", "opioid abuse"), ("F11.2", "opioid dependence"), ("F11.9", "opioid use, unspecified"),
+_ICD_MEANINGS = (("F11.11", "opioid abuse, in remission"), ("F11.21", "opioid dependence, in remission"),
+                 ("F11.1", "opioid abuse"), ("F11.2", "opioid dependence"), ("F11.9", "opioid use, unspecified"),
                  ("Z79.891", "long-term (current) use of opiate analgesic"))
 
 
@@ -150,7 +165,8 @@ def read_condition(vocabulary, condition):
         kind = "opioid_dependence_remission"
     if kind == "long_term_opioid_therapy" and condition.get("status") in INACTIVE_STATUSES:
         kind = None
-    return ConditionReading(kind, reading.understood, condition.get("name") or reading.label)
+    label = condition.get("name") or reading.label
+    return ConditionReading(kind, reading.understood, label, kind == "opioid_dependence" and _abuse_only(condition, label))
 
 
 def classify_condition(vocabulary, condition):
