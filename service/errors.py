@@ -133,3 +133,21 @@ def register_error_handlers(app):
     def handle_unexpected(error):
         log.exception("unhandled error", extra={"event": "unhandled_error"})
         return problem_response(InternalError())
+
+
+# --- CDS Hooks answers its errors as FHIR OperationOutcome: the same Problems, rendered for FHIR clients --------
+
+_OUTCOME_CODES = {400: "invalid", 401: "login", 404: "not-found", 405: "not-supported", 412: "incomplete",
+                  413: "too-long", 415: "not-supported", 422: "invalid", 503: "transient"}
+
+
+def outcome_response(status, diagnostics=None, headers=None):
+    """An OperationOutcome answer; a 401 or 5xx carries no diagnostics."""
+    issue = {"severity": "error", "code": _OUTCOME_CODES.get(status, "exception")}
+    if diagnostics and status != 401 and status < 500:
+        issue["diagnostics"] = diagnostics
+    response = jsonify({"resourceType": "OperationOutcome", "issue": [issue]})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

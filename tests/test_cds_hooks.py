@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import create_app
-from service.cds_hooks import dosage_fields
+from service.fhir.translate import dosage_fields
 from service.logs import JsonFormatter
 
 HERE = Path(__file__).parent

@@ -1,31 +1,28 @@
 """Alerts as FHIR R4 DetectedIssue resources, for pharmacy systems that store them (POST /v1/check/fhir)."""
 
+from rules import actions
+
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SEVERITY_SYSTEM = "http://hl7.org/fhir/detectedissue-severity"
 ALERT_CODE_SYSTEM = "https://ldn-safety.example/fhir/CodeSystem/ldn-alert-code"
 
-# FHIR DetectedIssue.severity has three levels; ours has five.
-_SEVERITY = {"critical": "high", "high": "high", "moderate": "moderate", "low": "low", "info": "low"}
-# v3-ActCode detected-issue codes: duplicate therapy for duplicates, drug interaction for everything else a drug does.
-_ACT_CODE = {
-    "duplicate-naltrexone": ("DUPTHPY", "Duplicate Therapy Alert"),
-    "second-opioid-antagonist": ("DUPTHPY", "Duplicate Therapy Alert"),
-}
+_DUPLICATE_THERAPY = ("DUPTHPY", "Duplicate Therapy Alert")
 _DRUG_INTERACTION = ("DRG", "Drug Interaction Alert")
 
 
 def detected_issue(alert, names, as_of):
     """One alert as a DetectedIssue; implicated medications are the caller's ids (as identifiers) and strings."""
-    act_code, act_display = _ACT_CODE.get(alert["code"], _DRUG_INTERACTION)
+    duplicate = alert["code"] in actions.DUPLICATE_THERAPY_CODES
+    act_code, act_display = _DUPLICATE_THERAPY if duplicate else _DRUG_INTERACTION
     codings = [{"system": ALERT_CODE_SYSTEM, "code": alert["code"]}]
-    if alert["code"] != "unrecognized-medication":  # an unchecked medication is not an interaction
+    if alert["code"] not in actions.NOT_AN_INTERACTION_CODES:
         codings.insert(0, {"system": ACT_CODE, "code": act_code, "display": act_display})
     resource = {
         "resourceType": "DetectedIssue",
         "id": f"{alert['rule'].lower()}",
         "status": "final",
         "code": {"coding": codings, "text": alert["summary"]},
-        "severity": _SEVERITY[alert["severity"]],
+        "severity": actions.DETECTED_ISSUE_SEVERITY[alert["severity"]],
         "identifiedDateTime": as_of,
         "detail": alert["rationale"],
         "mitigation": [{"action": {"text": alert["recommendation"]}}],

@@ -1,0 +1,37 @@
+"""The CDS Hooks discovery document: our services, their hooks and the prefetch they ask for."""
+
+PREFETCH = {
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&status=active",
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+}
+_DESCRIPTION = (
+    "Checks the draft medication orders against the patient's active medications and conditions for low-dose "
+    "naltrexone (LDN) safety issues: opioids with naltrexone, opioid dependence, the opioid-free interval, "
+    "divided 50 mg tablets, dose, titration and timing."
+)
+SERVICES = {
+    "ldn-order-select": {"hook": "order-select", "title": "LDN safety check (order select)"},
+    "ldn-order-sign": {"hook": "order-sign", "title": "LDN safety check (order sign)"},
+}
+USAGE = (
+    "Send a JWT signed by a trusted issuer (CDS Hooks 2.0 security). Prefetch the three keys, or give fhirServer "
+    "and fhirAuthorization with read access to the patient's MedicationRequest, MedicationStatement and Condition "
+    "resources. Both services give the same cards for the same orders."
+)
+
+
+def discovery_document():
+    """GET /cds-services."""
+    services = [
+        {
+            "id": service_id,
+            "hook": spec["hook"],
+            "title": spec["title"],
+            "description": _DESCRIPTION,
+            "prefetch": dict(PREFETCH),
+            "usageRequirements": USAGE,
+        }
+        for service_id, spec in SERVICES.items()
+    ]
+    return {"services": services}
