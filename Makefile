@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv deps dev-deps vocabulary bench clean
+.PHONY: run test lint typecheck check-tests venv deps dev-deps vocabulary bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "Python 3.11 or 3.12 is required (durable-rules does not build on %d.%d); set PYTHON=python3.11" % v)'
@@ -14,8 +14,9 @@ $(VENV)/.deps: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .  # the package itself, for the ldn-batch console script
 	touch $@
 
 deps: $(VENV)/.deps
@@ -24,7 +25,17 @@ dev-deps: $(VENV)/.dev-deps
 run: deps
 	$(BIN)/gunicorn -c gunicorn.conf.py service.wsgi:app
 
-test: dev-deps
+# The test command (CI runs it): lint, types, then the suite; any failure fails it.
+test: lint typecheck check-tests
+
+lint: dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: dev-deps
+	$(BIN)/mypy
+
+check-tests: dev-deps
 	$(BIN)/python -m pytest
 
 # Rebuild rules/knowledge/data/vocabulary.json from the sources committed in scripts/vocabulary/sources/

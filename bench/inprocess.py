@@ -90,7 +90,7 @@ def child_body(path, iterations, cold_iterations):
     meds = normalise()
     facts = build_facts(request.get("patient") or {}, meds, vocabulary, as_of)
     posted = [facts.patient, *facts.medications]
-    findings = checker.engine.evaluate(posted)
+    checker.engine.evaluate(posted)
     # The explanation step's arguments change as the service evolves: capture the real ones from one check().
     captured = {}
     original_alerts = checker._alerts
@@ -129,8 +129,8 @@ def child_load():
     sys.path.insert(0, str(ROOT))
     before = rss_kb()
     start = time.perf_counter()
-    import service.checker  # noqa: PLC0415,F401
     import service  # noqa: PLC0415
+    import service.checker  # noqa: PLC0415
     imported = time.perf_counter()
     rss_imported = rss_kb()
     checker = service.checker.Checker()
@@ -154,7 +154,7 @@ def child_load():
 
 def run_child(args):
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("CHILD_JSON ")), None)
+    line = next((text for text in proc.stdout.splitlines() if text.startswith("CHILD_JSON ")), None)
     if proc.returncode != 0 or line is None:
         return {"error": f"child exited {proc.returncode}", "stderr_tail": proc.stderr[-1500:]}
     return json.loads(line[len("CHILD_JSON "):])

@@ -118,7 +118,7 @@ def main():
     # The access log goes to stderr in production; here to a null stream so the profile is not a terminal's cost.
     for handler in logging.getLogger("service").handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open("/dev/null", "w"))  # noqa: SIM115
+            handler.setStream(open("/dev/null", "w"))
     checker = app.extensions["ldn_pipeline"].checker
     raw = (ROOT / "bench" / "bodies" / f"{args.body}.json").read_bytes()
     request_data = CheckRequestSchema(500).load(json.loads(raw))
@@ -196,7 +196,7 @@ def main():
     n = min(args.iterations, 2000)
     report["wsgi_unprofiled_us"] = {"real": unprofiled(app, make_environ, n), "bare": unprofiled(bare_app, make_environ, n)}
     print(f"\n# Unprofiled WSGI call, {n} requests: {report['wsgi_unprofiled_us']}", file=out)
-    print(f"(environ building excluded; median/p99 µs per request)\n", file=out)
+    print("(environ building excluded; median/p99 µs per request)\n", file=out)
     hooks = {"before_request": [f.__qualname__ for f in app.before_request_funcs.get(None, [])],
              "after_request": [f.__qualname__ for f in app.after_request_funcs.get(None, [])]}
     report["hooks"] = hooks

@@ -39,7 +39,7 @@ async def one(host, port, payload, due, timeout, out):
             out["ok"].append((end - due, end - sent))
         else:
             out["status"] += 1
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         out["socket"] += 1
 
 

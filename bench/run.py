@@ -201,7 +201,7 @@ def run_wrk(port, body, seconds, connections, threads, limit=0):
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "--timeout", "5s",
            "-s", str(BENCH / "post.lua"), f"http://{HOST}:{port}/v1/check"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("BENCH_JSON "))
+    line = next(text for text in out.splitlines() if text.startswith("BENCH_JSON "))
     data = json.loads(line[len("BENCH_JSON "):])
     seconds_run = data["duration_us"] / 1e6
     errors = data["connect"] + data["read"] + data["write"] + data["status"] + data["timeout"]
@@ -221,7 +221,7 @@ def run_rate(port, body, rate, seconds):
     cmd = [sys.executable, str(BENCH / "rategen.py"), "--port", str(port), "--body", str(body),
            "--rate", str(rate), "--seconds", str(seconds)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("BENCH_JSON "))
+    line = next(text for text in out.splitlines() if text.startswith("BENCH_JSON "))
     return json.loads(line[len("BENCH_JSON "):])
 
 
@@ -246,8 +246,8 @@ def median(values):
 
 
 def machine():
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                  if l.startswith("model name")), "unknown")
+    model = next((text.split(":", 1)[1].strip() for text in Path("/proc/cpuinfo").read_text().splitlines()
+                  if text.startswith("model name")), "unknown")
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1]
     from importlib.metadata import version  # noqa: PLC0415
     return {
@@ -305,7 +305,7 @@ def throughput(args, bodies):
                     "rss_kb_before": before[label],
                     "rss_kb_after": after[label],
                 }
-            ratios = [a["rps"] / b["rps"] for a, b in zip(runs["real"], runs["bare"]) if b["rps"]]
+            ratios = [a["rps"] / b["rps"] for a, b in zip(runs["real"], runs["bare"], strict=False) if b["rps"]]
             summary["ratio_rps_median"] = median(ratios)
             summary["ratio_rps_per_round"] = [round(r, 3) for r in ratios]
             summary["ratio_p99"] = (
@@ -354,8 +354,8 @@ def startup(args):
                     time.sleep(0.002)
         finally:
             server.close()
-    return {"launches": launches, "ready_s_median": median([l["ready_s"] for l in launches]),
-            "ready_s_max": max(l["ready_s"] for l in launches), "worker_respawn_s": respawn}
+    return {"launches": launches, "ready_s_median": median([launch["ready_s"] for launch in launches]),
+            "ready_s_max": max(launch["ready_s"] for launch in launches), "worker_respawn_s": respawn}
 
 
 def soak(args, body):
@@ -402,7 +402,7 @@ def run_script(name, extra=()):
     print(f"== {' '.join(cmd)}", flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     sys.stdout.write(proc.stderr[-2000:])
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((text for text in proc.stdout.splitlines() if text.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         return {"error": f"exit {proc.returncode}", "stdout_tail": proc.stdout[-2000:]}
     return json.loads(line[len("BENCH_JSON "):])
@@ -572,7 +572,7 @@ def main():
     if args.bodies:
         bodies = [b for b in bodies if b.stem in args.bodies]
     report = {
-        "taken": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "taken": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "settings": (f"{args.workers} sync workers (gunicorn.conf.py), wrk -t{args.threads} -c{args.connections}, "
                      f"{args.rounds} rounds × {args.seconds} s per app per body, fixed rate {args.rate:g} req/s for "

@@ -13,9 +13,9 @@ class Reference:
     id: str
     title: str
     citation: str
-    url: str = None
-    pmid: str = None
-    doi: str = None
+    url: str | None = None
+    pmid: str | None = None
+    doi: str | None = None
 
     def as_dict(self):
         """The reference as it appears in alerts and the catalogue."""

@@ -9,12 +9,12 @@ SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is fewer than 140 characters
 
 def is_set(attribute):
     """A flag of a fact is true. durable-rules compares with ==, so the comparison is written once, here."""
-    return attribute == True  # noqa: E712
+    return attribute == True
 
 
 def is_unset(attribute):
     """A flag of a fact is false."""
-    return attribute == False  # noqa: E712
+    return attribute == False
 
 
 def patient_on_naltrexone():

@@ -11,7 +11,15 @@ from durable.lang import c, m
 
 from rules import definitions as d
 from rules.base import Clause, Explanation, Rule
-from rules.common import ids_of, is_set, is_unset, join_names, medication_of_this_patient, names_of, patient_on_naltrexone
+from rules.common import (
+    ids_of,
+    is_set,
+    is_unset,
+    join_names,
+    medication_of_this_patient,
+    names_of,
+    patient_on_naltrexone,
+)
 from rules.references import ICD10CM_F11, LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL
 
 

@@ -13,14 +13,12 @@ from rules.base import Clause, Explanation, Rule
 from rules.common import (
     ids_of,
     is_set,
-    join_names,
     medication_of_this_patient,
     names_of,
     patient_on_naltrexone,
     summary_with_names,
 )
 from rules.references import LDN_GUIDANCE, LYBALVI_LABEL, PERIPHERAL_ANTAGONIST_LABELS
-
 
 # What each medication that implies opioid exposure is for, as its label states it.
 PURPOSES = {

@@ -1,12 +1,16 @@
 """The LDN medication-safety service: the application factory, which only wires the parts together."""
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, g
 
 from service.logs import configure_logging, install_request_logging
 
-DEFAULTS = {
+if TYPE_CHECKING:
+    from service.checker import Checker
+
+DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of request body
     "MAX_MEDICATIONS": 500,  # per request
     "API_KEY": None,  # when set, the native API requires "Authorization: Bearer <key>"
@@ -21,7 +25,7 @@ DEFAULTS = {
 }
 
 log = logging.getLogger("service")
-_CHECKERS = {}
+_CHECKERS: dict[str | None, "Checker"] = {}
 
 
 def shared_checker(vocabulary_path):

@@ -7,8 +7,8 @@ from marshmallow import ValidationError
 
 from rules.catalogue import RULESET_NAME, RULESET_VERSION, catalogue, definition_catalogue
 from service import auth
-from service.fhir.detected_issues import detected_issue_bundle
 from service.errors import ValidationFailed
+from service.fhir.detected_issues import detected_issue_bundle
 from service.pipeline import current_pipeline
 from service.requests import read_json, validation_problem
 

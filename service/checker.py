@@ -33,7 +33,7 @@ class CheckResult:
     as_of: datetime.date
     engine_seconds: float
     normalise_seconds: float
-    conditions: list = None  # what each condition was read as, when the request gave conditions
+    conditions: list | None = None  # what each condition was read as, when the request gave conditions
 
 
 MAX_SUGGESTED = 10  # unrecognised medications per request that get spelling suggestions (bounded work)
@@ -111,7 +111,7 @@ class Checker:
 
     def check(self, request):
         """Evaluate one validated request (the native contract's fields, dates as date objects)."""
-        as_of = request.get("as_of") or datetime.datetime.now(datetime.timezone.utc).date()
+        as_of = request.get("as_of") or datetime.datetime.now(datetime.UTC).date()
         started = time.perf_counter()
         medications = [
             normalise_medication(self.vocabulary, med, index, as_of)

@@ -4,8 +4,16 @@ import os
 import time
 
 from flask import Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 # prometheus_client picks file-backed values when PROMETHEUS_MULTIPROC_DIR is set at import time (gunicorn.conf.py
 # sets it); without it (tests, a single process) the metrics live in this process's default registry.

@@ -65,7 +65,7 @@ def running_gunicorn(env_overrides=None, workers=2, worker_class="sync", threads
         }
     )
     env.update(env_overrides or {})
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115  (closed in finally)
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
         [str(GUNICORN), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env, stdout=log, stderr=log,
         start_new_session=True,

@@ -1,7 +1,8 @@
 """GET / and POST /: the rule catalogue and try-it page, through the Flask test client."""
 
-from markupsafe import escape
 import re
+
+from markupsafe import escape
 
 from rules.catalogue import catalogue
 from service import create_app

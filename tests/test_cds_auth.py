@@ -258,7 +258,7 @@ def test_jti_cache_is_bounded_and_expires():
     cache = JtiCache(max_size=3)
     now = 1_000_000.0
     assert all(cache.first_use(("i", str(n)), now + 300, now) for n in range(5))
-    assert len(cache._seen) == 3  # noqa: SLF001
+    assert len(cache._seen) == 3
     assert not cache.first_use(("i", "4"), now + 300, now)
     assert cache.first_use(("i", "4"), now + 300, now + 400)  # expired entries are forgotten
 

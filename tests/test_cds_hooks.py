@@ -37,7 +37,7 @@ def http_server(handle):
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             seen.append({"path": self.path, "authorization": self.headers.get("Authorization")})
             status, body, delay = handle(self.path, self.headers)
             if delay:
@@ -211,7 +211,7 @@ def test_golden_cds_case(cds, path):
         assert len(card["summary"]) < 140 and card["detail"] and card["overrideReasons"]
         suggestions = card.get("suggestions", [])
         assert [s["label"] for s in suggestions] == [s["label"] for s in want.get("suggestions", [])]
-        for suggestion, expect in zip(suggestions, want.get("suggestions", [])):
+        for suggestion, expect in zip(suggestions, want.get("suggestions", []), strict=True):
             deletes = [a["resourceId"] for a in suggestion["actions"] if a["type"] == "delete"]
             assert deletes == expect["delete"]
             creates = [a["resource"] for a in suggestion["actions"] if a["type"] == "create"]
@@ -267,7 +267,7 @@ def _ldn_draft_starting(start):
 
 @pytest.mark.parametrize(("start_in_days", "cards"), [(2, ["opioid-free-interval"]), (12, [])])
 def test_the_opioid_free_interval_counts_to_the_drafts_planned_start(cds, start_in_days, cards):
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     stopped = {"resourceType": "MedicationStatement", "id": "oxy-done", "status": "completed",
                "medicationCodeableConcept": OXY, "subject": {"reference": f"Patient/{PID}"},
                "effectivePeriod": {"start": (today - datetime.timedelta(days=20)).isoformat(),
@@ -278,7 +278,7 @@ def test_the_opioid_free_interval_counts_to_the_drafts_planned_start(cds, start_
 
 
 def test_a_recent_extended_release_injection_still_blocks_the_drafted_opioid(cds):
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     injection = med_request("viv", "Vivitrol 380 mg IM injection", status="completed",
                             authoredOn=(today - datetime.timedelta(days=10)).isoformat())
     body = cds(hook_call([med_request("oxy-draft", OXY)], prefetch={"medicationRequests": bundle(injection)}))

@@ -108,7 +108,7 @@ def _raise_inside_the_engine(engine):
     def broken_consequence(closure):
         raise ValueError("consequence failed")
 
-    for name in engine._ruleset._actions:  # noqa: SLF001  (fault injection into durable itself)
+    for name in engine._ruleset._actions:
         engine._ruleset._actions[name] = Promise(broken_consequence)
 
 

@@ -190,12 +190,12 @@ def test_killing_a_worker_mid_load_loses_only_in_flight_requests():
         run = LoadRun(base, bodies, expected, total=2500, seconds=60).start()
         replaced = 0
         for _ in range(kills):
-            assert _wait_for(lambda: run.sent >= 150 * (replaced + 1), 30), run.figures()
+            assert _wait_for(lambda n=replaced: run.sent >= 150 * (n + 1), 30), run.figures()
             before = set(worker_pids(process.pid))
             victim = sorted(before)[0]
             os.kill(victim, signal.SIGKILL)
-            assert _wait_for(lambda: len(set(worker_pids(process.pid)) - before) >= 1
-                             and victim not in worker_pids(process.pid), 30), "the master did not replace the worker"
+            assert _wait_for(lambda seen=before, gone=victim: len(set(worker_pids(process.pid)) - seen) >= 1
+                             and gone not in worker_pids(process.pid), 30), "the master did not replace the worker"
             replaced += 1
         run.join()
         survivors = set(worker_pids(process.pid))

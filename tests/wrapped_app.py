@@ -41,7 +41,7 @@ FAULTY_RULE = Rule(
 
 def faulty_checker(vocabulary_path=None):
     """A real Checker over the real rules plus the faulty one."""
-    from service.checker import Checker  # noqa: PLC0415
+    from service.checker import Checker
 
     return Checker(vocabulary_path, rules=(*RULES, FAULTY_RULE))
 

@@ -48,7 +48,7 @@ _OTHER_OPIOID = re.compile(r"\b(?:overdose|poisoning|toxicity|adverse effect|all
 class ConditionReading:
     """What the service read a condition as: its kind (None when not opioid-related) and whether it understood."""
 
-    kind: str = None
+    kind: str | None = None
     understood: bool = True
     label: str = ""
     abuse_only: bool = False  # opioid abuse or mild use disorder (F11.1x): a use disorder, not dependence

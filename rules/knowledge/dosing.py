@@ -57,9 +57,9 @@ def parse_strengths(text):
 class Frequency:
     """How often, whether as needed, and whether the schedule is at bedtime (None: not stated)."""
 
-    times_per_day: float = None
+    times_per_day: float | None = None
     as_needed: bool = False
-    bedtime: bool = None
+    bedtime: bool | None = None
     timing_stated: bool = False
 
 
@@ -159,8 +159,8 @@ def _times_a_week(text):
 class SigDose:
     """A dose read from a sig: mass in mg, or a count of units (possibly a fraction), and splitting words."""
 
-    mg: float = None
-    units: float = None
+    mg: float | None = None
+    units: float | None = None
     split_words: tuple = ()
 
 

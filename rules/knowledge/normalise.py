@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from rules.definitions import recent_extended_release
 from rules.knowledge.dosing import (
     MASS_TO_MG,
     UNIT_FORMS,
@@ -11,7 +12,6 @@ from rules.knowledge.dosing import (
     parse_strengths,
     volume_ml,
 )
-from rules.definitions import recent_extended_release
 from rules.knowledge.recognise import EMPTY, reading_classes, recognise_code, recognise_text
 from rules.knowledge.sig import read_sig, split_sig
 from rules.knowledge.text import fold
@@ -51,24 +51,24 @@ class NormalisedMedication:
     recognized: bool
     ingredients: tuple
     classes: frozenset
-    form: str = None
-    release: str = None
+    form: str | None = None
+    release: str | None = None
     compounded: bool = False
     labelled_low_dose: bool = False  # the line itself says LDN or low-dose
-    strength_mg: float = None  # mg per dispensed unit of the ingredient that matters (naltrexone if present)
+    strength_mg: float | None = None  # mg per dispensed unit of the ingredient that matters (naltrexone if present)
     status: str = "active"
     current: bool = True
     proposed: bool = False
-    dose_mg: float = None
-    times_per_day: float = None
-    daily_mg: float = None
+    dose_mg: float | None = None
+    times_per_day: float | None = None
+    daily_mg: float | None = None
     as_needed: bool = False
-    bedtime: bool = None
+    bedtime: bool | None = None
     schedule_stated: bool = False
-    tablet_fraction: float = None
+    tablet_fraction: float | None = None
     split_words: tuple = ()
-    start_date: object = None
-    end_date: object = None
+    start_date: object | None = None
+    end_date: object | None = None
     matched: tuple = ()
     unmatched: tuple = ()
     assumptions: list = field(default_factory=list)
@@ -242,15 +242,15 @@ def _frequency(medication, sigs, assumptions):
     sources = []
     if medication.get("frequency") or medication.get("timing"):
         sources.append(("frequency", parse_frequency(medication.get("frequency"), medication.get("timing"))))
-    sources += [(field, sig) for field, sig in sigs]
+    sources += list(sigs)
     times, times_field = None, None
-    for field, source in sources:
+    for where, source in sources:
         if source.times_per_day is None:
             continue
         if times is None:
-            times, times_field = source.times_per_day, field
+            times, times_field = source.times_per_day, where
         elif abs(source.times_per_day - times) > 1e-6:
-            assumptions.append(f"{times:g} times a day from {times_field}; {field} says {source.times_per_day:g}")
+            assumptions.append(f"{times:g} times a day from {times_field}; {where} says {source.times_per_day:g}")
             break
     bedtime = next((source.bedtime for _, source in sources if source.bedtime is not None), None)
     if times is not None and times > 1:

@@ -409,7 +409,7 @@ def _recognise_text_cached(vocabulary, text):
     certain = tuple(i for r in first for i in r.ingredients)
     result = EMPTY
     first = [_restating(reading, set(certain)) for reading in first]
-    for segment, reading in zip(segments, first):
+    for segment, reading in zip(segments, first, strict=True):
         if any(a.kind == "truncation" for a in reading.ambiguities) and len(segments) > 1:
             # A truncation in the main text may be fitted by a brand in brackets, and the other way round.
             reading = _read_segment(vocabulary, segment, certain)

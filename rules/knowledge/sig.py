@@ -52,15 +52,15 @@ def split_sig(folded):
 class Sig:
     """What a sig says, each part None when it does not say it."""
 
-    mg: float = None  # mass per administration
-    units: float = None  # dispensed units (tablets, capsules) per administration, possibly a fraction
-    ml: float = None  # volume per administration
-    times_per_day: float = None
+    mg: float | None = None  # mass per administration
+    units: float | None = None  # dispensed units (tablets, capsules) per administration, possibly a fraction
+    ml: float | None = None  # volume per administration
+    times_per_day: float | None = None
     as_needed: bool = False
-    bedtime: bool = None
+    bedtime: bool | None = None
     timing_stated: bool = False
     split_words: tuple = ()
-    units_per_day: float = None  # set for a schedule written as doses at different times of day
+    units_per_day: float | None = None  # set for a schedule written as doses at different times of day
 
     @property
     def states_dose(self):

@@ -103,7 +103,7 @@ def feedback(service_id):
         if counter is not None:
             try:
                 counter(service_id, item["outcome"])
-            except Exception:  # noqa: BLE001  (metrics must never turn an acknowledged feedback into an error)
+            except Exception:
                 log.exception("feedback counter failed", extra={"event": "cds_feedback"})
     for outcome, count in sorted(outcomes.items()):
         # Outcome and count only: card ids, suggestions and the clinician's comment stay out of the log.

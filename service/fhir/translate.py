@@ -328,7 +328,7 @@ class Translation:
 
     def body(self):
         """The native request body (plain JSON), as of today in UTC."""
-        body = {"as_of": datetime.datetime.now(datetime.timezone.utc).date().isoformat(), "medications": self.medications}
+        body = {"as_of": datetime.datetime.now(datetime.UTC).date().isoformat(), "medications": self.medications}
         if self.conditions:
             body["patient"] = {"conditions": self.conditions}
         return body
