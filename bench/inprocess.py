@@ -13,7 +13,7 @@ with time.perf_counter_ns around the call only:
 - explain: Checker._alerts on the engine's findings; medication_views: medication_view for every medication;
 - json_response: app.json.response(payload) in an app context (what jsonify does: dumps + Response);
 - check: the whole Checker.check (normalise + facts + engine + explain + views).
-"Warm" = the lru caches of rules/knowledge (recognise._recognise_text_cached, dosing.parse_frequency,
+"Warm" = the lru caches of rules/knowledge (recognize._recognize_text_cached, dosing.parse_frequency,
 dosing.parse_sig_dose) hold this body's strings (steady state for repeated strings); "cold" = those caches are
 cleared before every iteration (every string new to the worker). The engine, explain and JSON stages do not use
 those caches. Also measures, in a fresh process, the time and RSS added by importing and building the Checker.
@@ -63,7 +63,7 @@ def measure(fn, iterations, before=None, budget_s=20.0):
 def child_body(path, iterations, cold_iterations):
     sys.path.insert(0, str(ROOT))
     from rules.facts import build_facts  # noqa: PLC0415
-    from rules.knowledge import dosing, recognise  # noqa: PLC0415
+    from rules.knowledge import dosing, recognize  # noqa: PLC0415
     from rules.knowledge.normalise import normalise_medication  # noqa: PLC0415
     from schemas.check import CheckRequestSchema  # noqa: PLC0415
     from service import create_app  # noqa: PLC0415
@@ -80,7 +80,7 @@ def child_body(path, iterations, cold_iterations):
     vocabulary = checker.vocabulary
 
     def clear():
-        recognise._recognise_text_cached.cache_clear()
+        recognize._recognize_text_cached.cache_clear()
         dosing.parse_frequency.cache_clear()
         dosing.parse_sig_dose.cache_clear()
 

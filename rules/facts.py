@@ -107,7 +107,7 @@ def medication_fact(med, index, as_of):
     if not any(fact[k] for k in ("opioid_agonist", "implies_opioid_exposure", "samidorphan", "naltrexone")) and (
         med.recognized
     ):
-        return None  # an ordinary, recognised medication: no rule reads it, so the engine never sees it
+        return None  # an ordinary, recognized medication: no rule reads it, so the engine never sees it
     if med.daily_mg is not None:
         fact["daily_mg"] = rounded(med.daily_mg)
     course = _course_days(med, as_of)

@@ -75,11 +75,11 @@ def explain_partial(findings, context):
     ids = ids_of(findings, "line")
     meds = [context.medications[i] for i in ids]
     return Explanation(
-        summary=summary_with_names("Not recognised in full, so not fully checked: {names}.",
+        summary=summary_with_names("Not recognized in full, so not fully checked: {names}.",
                                    [f'"{n}"' for n in names_of(context, ids)]),
         rationale=(
             "; ".join(describe_unread(med) for med in meds) + ". "
-            "What was recognised was checked; the words that were not could name another ingredient, such as an "
+            "What was recognized was checked; the words that were not could name another ingredient, such as an "
             "opioid that naltrexone would block. (A data-quality alert: no clinical source sets its severity.)"
         ),
         recommendation=(
@@ -90,20 +90,20 @@ def explain_partial(findings, context):
     )
 
 
-def explain_unrecognised(findings, context):
+def explain_unrecognized(findings, context):
     ids = ids_of(findings, "medication")
     meds = [context.medications[i] for i in ids]
     names = [f'"{n}"' for n in names_of(context, ids)]
-    hints = [f'"{context.medications[i].name}" resembles {join_names(context.suggestions[i], 3)}'
-             for i in ids if context.suggestions.get(i)]
+    hints = [f'"{context.medications[i].name}" resembles {join_names(context.spellings[i], 3)}'
+             for i in ids if context.spellings.get(i)]
     hint_text = (" Spelling suggests (not used for any check): " + "; ".join(hints) + ".") if hints else ""
     partial = [describe_unread(med) for med in meds if med.identified]
-    partial_text = (" Partly recognised: " + "; ".join(partial) + ".") if partial else ""
+    partial_text = (" Partly recognized: " + "; ".join(partial) + ".") if partial else ""
     return Explanation(
-        summary=summary_with_names("Not recognised, so not checked: {names}.", names),
+        summary=summary_with_names("Not recognized, so not checked: {names}.", names),
         rationale=(
             "These medications matched no name or code the service knows, or only in part, so no rule could check "
-            "them in full; an unrecognised opioid would be missed." + partial_text + hint_text
+            "them in full; an unrecognized opioid would be missed." + partial_text + hint_text
         ),
         recommendation=(
             "Review them by hand, or send them with an RxNorm or NDC code or the generic name as written on the "
@@ -162,13 +162,13 @@ RULE = Rule(
     "medications",
     when="a medication's name and codes match nothing in the vocabulary, or leave words unexplained, and no "
     "possible-opioid or partially-recognized alert already names it (so: no current naltrexone, or the line is "
-    "not current; the line could itself be a naltrexone the service did not recognise)",
+    "not current; the line could itself be a naltrexone the service did not recognize)",
     then="an info alert naming every such medication",
     clauses=(
-        Clause("unrecognised", lambda: (
+        Clause("unrecognized", lambda: (
             c.medication << ((m.kind == "medication") & is_unset(m.recognized) & is_unset(m.unchecked_shown)),
         )),
     ),
     references=(LDN_GUIDANCE,),
-    explain=explain_unrecognised,
+    explain=explain_unrecognized,
 )

@@ -41,7 +41,7 @@ def main():
     """Run every measurement and print the figures."""
     before = rss_mb()
     started = time.perf_counter()
-    from rules.knowledge import dosing, recognise  # noqa: PLC0415
+    from rules.knowledge import dosing, recognize  # noqa: PLC0415
     from rules.knowledge.normalise import normalise_medication  # noqa: PLC0415
     from rules.knowledge.vocabulary import load_vocabulary  # noqa: PLC0415
 
@@ -54,15 +54,15 @@ def main():
         return any("opioid_agonist" in vocabulary.classes_of(i) for i in ingredients)
 
     opioid_names = [k for k, v in vocabulary.names.items() if opioid(v.partition("|")[0].split(";"))]
-    opioid_name_misses = [n for n in opioid_names if not opioid(recognise.recognise_text(vocabulary, n).ingredients)]
+    opioid_name_misses = [n for n in opioid_names if not opioid(recognize.recognize_text(vocabulary, n).ingredients)]
     strings = rows("opioid_strings.tsv")
-    string_misses = [r["name"] for r in strings if not opioid(recognise.recognise_text(vocabulary, r["name"]).ingredients)]
+    string_misses = [r["name"] for r in strings if not opioid(recognize.recognize_text(vocabulary, r["name"]).ingredients)]
     lookalikes = rows("lookalikes.tsv")
-    false_opioids = [r["name"] for r in lookalikes if opioid(recognise.recognise_text(vocabulary, r["name"]).ingredients)]
+    false_opioids = [r["name"] for r in lookalikes if opioid(recognize.recognize_text(vocabulary, r["name"]).ingredients)]
     top = rows("top300.tsv")
-    top_missed = [r["name"] for r in top if not recognise.recognise_text(vocabulary, r["name"]).recognized]
+    top_missed = [r["name"] for r in top if not recognize.recognize_text(vocabulary, r["name"]).recognized]
     brands = rows("brands_common.tsv")
-    brands_missed = [r["name"] for r in brands if not recognise.recognise_text(vocabulary, r["name"]).recognized]
+    brands_missed = [r["name"] for r in brands if not recognize.recognize_text(vocabulary, r["name"]).recognized]
 
     names = [r["name"] for r in top] + [r["name"] for r in strings]
     lists = [[{"name": names[(i * 7 + j * 13) % len(names)], "frequency": "BID"} for j in range(10)] for i in range(2000)]
@@ -70,7 +70,7 @@ def main():
 
     from rules.knowledge import normalise, text  # noqa: PLC0415
 
-    caches = [f for module in (recognise, dosing, normalise, text) for f in vars(module).values()
+    caches = [f for module in (recognize, dosing, normalise, text) for f in vars(module).values()
               if hasattr(f, "cache_clear")]
 
     def clear():
@@ -101,9 +101,9 @@ def main():
         "opioid_fixture_strings_missed": string_misses,
         "lookalike_strings": len(lookalikes),
         "lookalikes_called_opioid": false_opioids,
-        "top300_recognised_percent": round(100 * (len(top) - len(top_missed)) / len(top), 1),
+        "top300_recognized_percent": round(100 * (len(top) - len(top_missed)) / len(top), 1),
         "top300_missed": top_missed,
-        "common_brands_recognised_percent": round(100 * (len(brands) - len(brands_missed)) / len(brands), 1),
+        "common_brands_recognized_percent": round(100 * (len(brands) - len(brands_missed)) / len(brands), 1),
         "common_brands_missed": brands_missed,
         "normalise_10_medications_cold": time_lists(cold=True),
         "normalise_10_medications_warm": time_lists(cold=False),

@@ -53,18 +53,18 @@ def left_over(view):
 
 
 def measure_opioids(checker):
-    """Opioid lines: recognised as opioid, flagged as a possible opioid, or silent (a miss)."""
-    recognised, flagged, silent = [], [], []
+    """Opioid lines: recognized as opioid, flagged as a possible opioid, or silent (a miss)."""
+    recognized, flagged, silent = [], [], []
     for row in rows("opioid_abbrev.tsv"):
         view, alerts = check_line(checker, {"name": row["line"]})
         codes = {a["code"] for a in alerts}
         if is_opioid_view(view) and "opioid-use" in codes:
-            recognised.append(row["line"])
+            recognized.append(row["line"])
         elif "possible-opioid" in codes or any(a["severity"] in VISIBLE for a in alerts):
             flagged.append((row["line"], sorted(codes)))
         else:
             silent.append((row["line"], view.get("ingredients"), view.get("unmatched_terms")))
-    return recognised, flagged, silent
+    return recognized, flagged, silent
 
 
 def measure_lookalikes(checker):
@@ -164,16 +164,16 @@ def main(argv=None):
     from service.checker import Checker  # noqa: PLC0415
 
     checker = Checker()
-    recognised, flagged, silent = measure_opioids(checker)
+    recognized, flagged, silent = measure_opioids(checker)
     called, look_flagged, clean = measure_lookalikes(checker)
     total_lines, with_leftover, quiet = measure_leftovers(checker)
     same, differ, right, wrong = measure_sigs(checker)
     cond_right, cond_wrong = measure_conditions(checker)
     median_us, p99_us = measure_speed(checker)
-    opioid_total = len(recognised) + len(flagged) + len(silent)
+    opioid_total = len(recognized) + len(flagged) + len(silent)
     figures = {
         "opioid_lines": opioid_total,
-        "opioid_recognised_as_opioid": len(recognised),
+        "opioid_recognized_as_opioid": len(recognized),
         "opioid_flagged_possible_or_visible": len(flagged),
         "opioid_silent": len(silent),
         "lookalike_lines": len(called) + len(look_flagged) + len(clean),

@@ -9,7 +9,7 @@ from rules.catalogue import RULES, RULESET_NAME, RULESET_VERSION
 from rules.facts import build_facts, rounded
 from rules.knowledge.conditions import read_condition
 from rules.knowledge.normalise import normalise_medication
-from rules.knowledge.recognise import suggest_names
+from rules.knowledge.recognize import close_spellings
 from rules.knowledge.vocabulary import load_vocabulary
 from service.engine import RuleEngine
 
@@ -21,7 +21,7 @@ class RuleContext:
     patient: dict
     medications: dict
     as_of: datetime.date
-    suggestions: dict  # medication id -> close names by spelling (explanation only, never a decision)
+    spellings: dict  # medication id -> close names by spelling (explanation only, never a decision)
 
 
 @dataclass
@@ -36,10 +36,10 @@ class CheckResult:
     conditions: list | None = None  # what each condition was read as, when the request gave conditions
 
 
-MAX_SUGGESTED = 10  # unrecognised medications per request that get spelling suggestions (bounded work)
+MAX_SPELLED = 10  # unrecognized medications per request that get close spellings (bounded work)
 
 
-def medication_view(med, suggestions=()):
+def medication_view(med, spellings=()):
     """What the service understood of one medication, as the API shows it (absent values omitted)."""
     view = {
         "id": med.id,
@@ -84,8 +84,8 @@ def medication_view(med, suggestions=()):
         view["possible_opioid"] = True
     if med.assumptions:
         view["assumptions"] = list(med.assumptions)
-    if suggestions:
-        view["suggestions"] = list(suggestions)
+    if spellings:
+        view["suggestions"] = list(spellings)  # the contract's name for close spellings
     return view
 
 
@@ -121,21 +121,21 @@ class Checker:
         normalised = time.perf_counter()
         findings = self.engine.evaluate([facts.patient, *facts.medications])
         evaluated = time.perf_counter()
-        suggestions = self._suggestions(medications)
-        context = RuleContext(facts.patient, facts.by_id, as_of, suggestions)
+        spellings = self._spellings(medications)
+        context = RuleContext(facts.patient, facts.by_id, as_of, spellings)
         return CheckResult(
             alerts=self._alerts(findings, context, self.rules_by_id),
-            medications=[medication_view(m, suggestions.get(m.id)) for m in medications],
+            medications=[medication_view(m, spellings.get(m.id)) for m in medications],
             as_of=as_of,
             engine_seconds=evaluated - normalised,
             normalise_seconds=normalised - started,
             conditions=[condition_view(self.vocabulary, c) for c in (request.get("patient") or {}).get("conditions") or ()],
         )
 
-    def _suggestions(self, medications):
-        """Spelling suggestions for the first MAX_SUGGESTED unrecognised names (bounded work per request)."""
-        unknown = [m for m in medications if not m.recognized and m.name][:MAX_SUGGESTED]
-        found = {m.id: suggest_names(self.vocabulary, m.name) for m in unknown}
+    def _spellings(self, medications):
+        """Close spellings for the first MAX_SPELLED unrecognized names (bounded work per request)."""
+        unknown = [m for m in medications if not m.recognized and m.name][:MAX_SPELLED]
+        found = {m.id: close_spellings(self.vocabulary, m.name) for m in unknown}
         return {k: v for k, v in found.items() if v}
 
     @staticmethod

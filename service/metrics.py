@@ -1,4 +1,4 @@
-"""Prometheus metrics at GET /metrics: requests, alerts, unrecognised medications, engine time, CDS feedback."""
+"""Prometheus metrics at GET /metrics: requests, alerts, unrecognized medications, engine time, CDS feedback."""
 
 import os
 import time
@@ -37,8 +37,8 @@ REQUEST_SECONDS = Histogram(
     ["endpoint", "method", "status"], buckets=REQUEST_BUCKETS,
 )
 ALERTS = Counter("ldn_alerts_total", "Alerts returned, by alert code and severity.", ["code", "severity"])
-MEDICATIONS = Counter("ldn_medications_checked_total", "Medications checked (recognised or not).")
-UNRECOGNIZED = Counter("ldn_unrecognized_medications_total", "Medications the vocabulary did not recognise.")
+MEDICATIONS = Counter("ldn_medications_checked_total", "Medications checked (recognized or not).")
+UNRECOGNIZED = Counter("ldn_unrecognized_medications_total", "Medications the vocabulary did not recognize.")
 ENGINE_SECONDS = Histogram(
     "ldn_rule_evaluation_seconds", "Time the rules engine took per check.", buckets=STEP_BUCKETS,
 )
@@ -71,7 +71,7 @@ def exposition():
 
 
 def record_check(result):
-    """Count a check's alerts, its unrecognised medications and the time its steps took (no names)."""
+    """Count a check's alerts, its unrecognized medications and the time its steps took (no names)."""
     for alert in result.alerts:
         ALERTS.labels(code=alert["code"], severity=alert["severity"]).inc()
     MEDICATIONS.inc(len(result.medications))

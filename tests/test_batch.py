@@ -152,7 +152,7 @@ def test_order_is_preserved_with_two_workers(tmp_path):
     assert two == one
 
 
-def test_summary_counts_alerts_and_lists_unrecognised_names_most_common_first(tmp_path):
+def test_summary_counts_alerts_and_lists_unrecognized_names_most_common_first(tmp_path):
     lines = [
         {"patient_id": f"s{n}", "as_of": "2026-11-25", "medications": meds}
         for n, meds in enumerate([
@@ -168,7 +168,7 @@ def test_summary_counts_alerts_and_lists_unrecognised_names_most_common_first(tm
     assert "patients with alerts:  4" in stderr
     assert "opioid-use                         high               1" in stderr
     assert "unrecognized-medication            info               3" in stderr
-    listed = stderr.split("unrecognised medication names", 1)[1].splitlines()[1:3]
+    listed = stderr.split("unrecognized medication names", 1)[1].splitlines()[1:3]
     assert [line.split(None, 1) for line in listed] == [["3", "plinkorex 2 mg"], ["1", "Blarvatine"]]
 
 

@@ -91,7 +91,7 @@ def test_pasted_opioid_list_shows_the_opioid_use_alert(server, page):
     assert "opioid-use" in codes
     opioid = alerts.filter(has_text="opioid-use")
     assert opioid.locator(".badge").inner_text().lower() == "high"
-    # what the service understood: the made-up name is shown as not recognised
+    # what the service understood: the made-up name is shown as not recognized
     row = page.locator("#results tbody tr").filter(has_text="frobnitol")
     assert "no" in row.locator("td").nth(2).inner_text()
     # the raw JSON is there, folded away

@@ -71,7 +71,7 @@ def test_post_shows_how_each_medication_was_understood(client):
     page = _text(client.post("/", data={"medications": "naltrexone 4.5 mg capsule\nfrobnitol 20 mg",
                                         "as_of": "2026-11-25"}))
     rows = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", page, re.S)
-    assert [(line, text, "no" in recognised) for line, text, recognised in rows] == [
+    assert [(line, text, "no" in recognized) for line, text, recognized in rows] == [
         ("1", "naltrexone 4.5 mg capsule", False),
         ("2", "frobnitol 20 mg", True),
     ]

@@ -1,4 +1,4 @@
-"""Medication knowledge: every opioid recognised, no look-alike called an opioid, ordinary drugs known, codes exact."""
+"""Medication knowledge: every opioid recognized, no look-alike called an opioid, ordinary drugs known, codes exact."""
 
 import csv
 import datetime
@@ -9,7 +9,7 @@ import pytest
 
 from rules.knowledge.dosing import parse_frequency, parse_sig_dose, parse_strengths
 from rules.knowledge.normalise import normalise_medication
-from rules.knowledge.recognise import NDC, RXNORM, normalise_ndc, recognise_code, recognise_text
+from rules.knowledge.recognize import NDC, RXNORM, normalise_ndc, recognize_code, recognize_text
 from rules.knowledge.vocabulary import VocabularyError, load_vocabulary
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -34,14 +34,14 @@ def opioid_ingredients(vocabulary, ingredients):
     return {i for i in ingredients if "opioid_agonist" in vocabulary.classes_of(i)}
 
 
-def test_every_opioid_name_in_the_vocabulary_is_recognised_as_an_opioid(vocabulary):
+def test_every_opioid_name_in_the_vocabulary_is_recognized_as_an_opioid(vocabulary):
     """Enumerate the vocabulary's opioid brands and generics and feed each back as a name."""
     opioid_names = [
         key for key, value in vocabulary.names.items()
         if is_opioid(vocabulary, value.partition("|")[0].split(";"))
     ]
     assert len(opioid_names) > 300
-    misses = [name for name in opioid_names if not is_opioid(vocabulary, recognise_text(vocabulary, name).ingredients)]
+    misses = [name for name in opioid_names if not is_opioid(vocabulary, recognize_text(vocabulary, name).ingredients)]
     assert misses == []
 
 
@@ -50,9 +50,9 @@ def test_every_reference_opioid_product_resolves_by_rxcui_and_by_display(vocabul
     for code, record in vocabulary.rxcui.items():
         if not is_opioid(vocabulary, record["i"]):
             continue
-        if not is_opioid(vocabulary, recognise_code(vocabulary, RXNORM, code).ingredients):
+        if not is_opioid(vocabulary, recognize_code(vocabulary, RXNORM, code).ingredients):
             misses.append(code)
-        if not is_opioid(vocabulary, recognise_text(vocabulary, record["d"]).ingredients):
+        if not is_opioid(vocabulary, recognize_text(vocabulary, record["d"]).ingredients):
             misses.append(record["d"])
     assert misses == []
 
@@ -60,28 +60,28 @@ def test_every_reference_opioid_product_resolves_by_rxcui_and_by_display(vocabul
 def test_every_cdc_ndc_resolves_to_an_opioid(vocabulary):
     opioid_ndcs = [ndc for ndc, record in vocabulary.ndc.items() if is_opioid(vocabulary, record["i"])]
     assert len(opioid_ndcs) >= 14_549
-    misses = [ndc for ndc in opioid_ndcs if not is_opioid(vocabulary, recognise_code(vocabulary, NDC, ndc).ingredients)]
+    misses = [ndc for ndc in opioid_ndcs if not is_opioid(vocabulary, recognize_code(vocabulary, NDC, ndc).ingredients)]
     assert misses == []
 
 
 @pytest.mark.parametrize("row", rows("opioid_strings.tsv"), ids=lambda r: r["name"])
 def test_opioid_product_strings(vocabulary, row):
-    recognition = recognise_text(vocabulary, row["name"])
+    recognition = recognize_text(vocabulary, row["name"])
     expected = set(filter(None, row["opioid_ingredients"].split(";")))
     assert expected <= opioid_ingredients(vocabulary, recognition.ingredients), recognition
 
 
 @pytest.mark.parametrize("row", rows("lookalikes.tsv"), ids=lambda r: r["name"])
 def test_lookalikes_are_never_opioids(vocabulary, row):
-    recognition = recognise_text(vocabulary, row["name"])
+    recognition = recognize_text(vocabulary, row["name"])
     assert not is_opioid(vocabulary, recognition.ingredients), recognition
 
 
-def test_top_300_prescribed_drugs_are_recognised(vocabulary):
-    """At least 98% of the 300 most prescribed US drugs (fixture) are recognised."""
+def test_top_300_prescribed_drugs_are_recognized(vocabulary):
+    """At least 98% of the 300 most prescribed US drugs (fixture) are recognized."""
     drugs = rows("top300.tsv")
     assert len(drugs) == 300
-    missed = [r["name"] for r in drugs if not recognise_text(vocabulary, r["name"]).recognized]
+    missed = [r["name"] for r in drugs if not recognize_text(vocabulary, r["name"]).recognized]
     assert len(missed) <= 6, missed
 
 
@@ -111,7 +111,7 @@ def test_naltrexone_products_and_their_type(vocabulary, row):
     ],
 )
 def test_drug_order_does_not_matter(vocabulary, first, second):
-    assert set(recognise_text(vocabulary, first).ingredients) == set(recognise_text(vocabulary, second).ingredients)
+    assert set(recognize_text(vocabulary, first).ingredients) == set(recognize_text(vocabulary, second).ingredients)
 
 
 @pytest.mark.parametrize(
@@ -135,18 +135,18 @@ def test_drug_order_does_not_matter(vocabulary, first, second):
     ],
 )
 def test_named_products(vocabulary, text, ingredients):
-    assert set(recognise_text(vocabulary, text).ingredients) == ingredients
+    assert set(recognize_text(vocabulary, text).ingredients) == ingredients
 
 
 @pytest.mark.parametrize("text", ["bupropion", "Narcan", "naloxone", "dextromethorphan", "Fioricet", "Tylenol PM",
                                   "lidocaine 5% patch", "loratadine", "hydroxyzine 25 mg", "methocarbamol"])
 def test_common_lookalikes(vocabulary, text):
-    recognition = recognise_text(vocabulary, text)
+    recognition = recognize_text(vocabulary, text)
     assert recognition.recognized and not is_opioid(vocabulary, recognition.ingredients)
 
 
-def test_unknown_text_is_not_recognised(vocabulary):
-    assert not recognise_text(vocabulary, "Zqxprin 10 mg tablet").recognized
+def test_unknown_text_is_not_recognized(vocabulary):
+    assert not recognize_text(vocabulary, "Zqxprin 10 mg tablet").recognized
 
 
 @pytest.mark.parametrize(
@@ -162,14 +162,14 @@ def test_ndc_shapes(code, expected):
 
 
 def test_vivitrol_by_hyphenated_ndc(vocabulary):
-    found = recognise_code(vocabulary, NDC, "65757-300-01")
+    found = recognize_code(vocabulary, NDC, "65757-300-01")
     assert found.ingredients == ("naltrexone",) and "er_injection" in found.flags
 
 
 def test_naltrexone_and_naloxone_ingredient_rxcuis(vocabulary):
-    assert recognise_code(vocabulary, RXNORM, "7243").ingredients == ("naltrexone",)
-    assert recognise_code(vocabulary, RXNORM, "7242").ingredients == ("naloxone",)
-    assert not recognise_code(vocabulary, RXNORM, "0").recognized
+    assert recognize_code(vocabulary, RXNORM, "7243").ingredients == ("naltrexone",)
+    assert recognize_code(vocabulary, RXNORM, "7242").ingredients == ("naloxone",)
+    assert not recognize_code(vocabulary, RXNORM, "0").recognized
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_missing_or_corrupt_vocabulary_refuses_to_load(tmp_path):
         load_vocabulary(empty)
 
 
-def test_misspellings_get_suggestions_but_stay_unrecognised(check):
+def test_misspellings_get_suggestions_but_stay_unrecognized(check):
     body = check({"as_of": "2026-11-25", "medications": [
         {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True, "frequency": "QHS"},
         {"id": "typo", "name": "oxycodne 5 mg tablet"},

@@ -12,7 +12,7 @@ from rules.knowledge.dosing import (
     parse_strengths,
     volume_ml,
 )
-from rules.knowledge.recognise import EMPTY, reading_classes, recognise_code, recognise_text
+from rules.knowledge.recognize import EMPTY, reading_classes, recognize_code, recognize_text
 from rules.knowledge.sig import read_sig, split_sig
 from rules.knowledge.text import fold
 
@@ -105,15 +105,15 @@ def _detect_release(folded):
     return "immediate" if words & {"ir", "immediate"} else None
 
 
-def _recognise(vocabulary, medication):
+def _recognize(vocabulary, medication):
     result = EMPTY
     for code in medication.get("codes") or ():
-        found = recognise_code(vocabulary, code["system"], code["code"])
+        found = recognize_code(vocabulary, code["system"], code["code"])
         if not found.recognized and code.get("display"):
-            found = recognise_text(vocabulary, code["display"])
+            found = recognize_text(vocabulary, code["display"])
         result = result.merge(found)
     if medication.get("name"):
-        result = result.merge(recognise_text(vocabulary, medication["name"]))
+        result = result.merge(recognize_text(vocabulary, medication["name"]))
     return result
 
 
@@ -288,7 +288,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
     """Normalise one validated input medication (a dict from the request schema)."""
     name = medication.get("name") or ""
     displays = " ".join(c.get("display", "") for c in medication.get("codes") or ())
-    recognition = _recognise(vocabulary, medication)
+    recognition = _recognize(vocabulary, medication)
     shared, weighed, possible, common_classes = _weigh_ambiguities(vocabulary, recognition)
     ingredients = tuple(dict.fromkeys(recognition.ingredients + shared))
     if shared:

@@ -1,4 +1,4 @@
-"""Recognise what a medication is from its text and codes, accounting for every word; exact lookups, never fuzzy.
+"""Recognize what a medication is from its text and codes, accounting for every word; exact lookups, never fuzzy.
 
 A line is read as a pharmacist reads it: each word is a drug name (ingredient or brand), a salt, a strength, a
 form, route or release word, a sig word or noise. Dispensing-system truncations ("OXYC", "HYDROC BIT") are
@@ -29,7 +29,7 @@ from rules.knowledge.text import (
     split_brackets,
 )
 
-__all__ = ["NDC", "RXNORM", "EMPTY", "Ambiguity", "Reading", "Recognition", "recognise_code", "recognise_text"]
+__all__ = ["NDC", "RXNORM", "EMPTY", "Ambiguity", "Reading", "Recognition", "recognize_code", "recognize_text"]
 
 _LONGEST_NAME = 8  # tokens; longer vocabulary names are not worth the scan
 _MIN_TRUNCATION = 3  # letters: shorter words are abbreviations, read only from the curated table
@@ -394,13 +394,13 @@ def _restating(recognition, certain):
     return replace(recognition, expansions=tuple(expansions), ambiguities=tuple(kept))
 
 
-def recognise_text(vocabulary, text):
+def recognize_text(vocabulary, text):
     """Identify the substances named in free text (a generic, a brand or a whole order line with its sig)."""
-    return _recognise_text_cached(vocabulary, text)
+    return _recognize_text_cached(vocabulary, text)
 
 
 @lru_cache(maxsize=4096)
-def _recognise_text_cached(vocabulary, text):
+def _recognize_text_cached(vocabulary, text):
     product, sig_text = split_sig(fold(text))
     product = _INDICATION.sub(" ", product)
     main, bracketed = split_brackets(product)
@@ -446,7 +446,7 @@ def _record_recognition(record, code):
     return Recognition(tuple(record["i"]), flags, (code,), (), (record["d"],))
 
 
-def recognise_code(vocabulary, system, code):
+def recognize_code(vocabulary, system, code):
     """Identify a coded medication (RxNorm product or ingredient RxCUI, NDC); EMPTY when unknown."""
     code = code.strip()
     if system == RXNORM:
@@ -473,7 +473,7 @@ def _names_with_prefix(vocabulary, prefix):
     return tuple(key for key in vocabulary.names if key.startswith(prefix) and " " not in key)
 
 
-def suggest_names(vocabulary, text):
+def close_spellings(vocabulary, text):
     """Close vocabulary names for the unknown words of a name. Suggestions only: they never decide an alert."""
     suggestions = []
     for token in content_tokens(fold(text)):
