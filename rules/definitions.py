@@ -83,8 +83,9 @@ def regimen_unclear(med):
 
 
 def full_dose_naltrexone(med):
-    """Naltrexone that fully blocks opioids by its label: standard-dose therapy or the extended-release injection."""
-    return med.has("naltrexone_er_injection") or standard_dose_therapy(med)
+    """Naltrexone beyond low-dose use: the extended-release injection, or commercial oral naltrexone that is not
+    low-dose use (standard-dose therapy, or a dose between the two). The labels' blockade statements are theirs."""
+    return med.has("naltrexone_er_injection") or (oral_naltrexone(med) and not low_dose_use(med))
 
 
 def recent_extended_release(status, classes, given, as_of):
@@ -150,7 +151,8 @@ def catalogue():
             "standard-dose therapy",
             "A regimen of the naltrexone tablet label (for alcohol dependence and for blockade of the effects of "
             f"exogenously administered opioids): {STANDARD_INDUCTION_MG:g} mg (initial) or "
-            f"{STANDARD_DAILY_MG:g} mg once daily, or "
+            f"{STANDARD_DAILY_MG:g} mg once daily (a 25 mg daily order is read as the label's initial dose, not "
+            "flagged; the label gives 25 mg once before 50 mg daily), or "
             f"{'/'.join(f'{d:g}' for d in STANDARD_INTERMITTENT_DOSES_MG)} mg on an intermittent schedule of at "
             f"most {STANDARD_WEEKLY_MAX_MG:g} mg a week, of a commercial (not compounded) product. The opioid "
             "rules apply to it; the LDN protocol rules do not.",
@@ -165,14 +167,16 @@ def catalogue():
         Definition(
             "current naltrexone",
             "A naltrexone product that is active, on hold or proposed; or an extended-release injection given "
-            f"less than {ER_INJECTION_INTERVAL_DAYS} days ago, though its order is completed, because it blocks "
-            "opioids for its dosing interval.",
+            f"less than {ER_INJECTION_INTERVAL_DAYS} days ago, though its order is completed: the label's dosing "
+            "interval, over which it blocks opioids for approximately 28 days (the blockade may last somewhat "
+            "longer; the service does not count it past the interval).",
             (refs.VIVITROL_LABEL,),
         ),
         Definition(
             "full-dose naltrexone",
-            "Standard-dose therapy or the extended-release injection: the doses the labels describe as blocking "
-            "opioids. How far low-dose naltrexone blocks opioids has not been studied.",
+            "The extended-release injection, or commercial oral naltrexone that is not low-dose use (standard-dose "
+            "therapy, or a dose between the two): the products the labels' blockade statements are about. We found "
+            "no study of how far low-dose naltrexone blocks opioids.",
             (refs.NALTREXONE_LABEL, refs.VIVITROL_LABEL),
         ),
         Definition(
@@ -193,14 +197,16 @@ def catalogue():
             "days for patients previously dependent on short-acting opioids; the service applies it to any recent "
             f"opioid use and uses {OPIOID_FREE_DAYS} days. After methadone or buprenorphine the Vivitrol label "
             "warns that withdrawal can be precipitated for as long as two weeks: the service uses "
-            f"{OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days for every buprenorphine product (a conservative reading).",
+            f"{OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days for every buprenorphine product (a conservative reading). We "
+            "found no source that sets a longer interval for other long-acting opioids (fentanyl patches, "
+            "extended-release morphine or oxycodone): they get the 10 days.",
             (refs.NALTREXONE_LABEL, refs.VIVITROL_LABEL),
         ),
         Definition(
             "LDN trial",
             f"The guidance summary suggests benefits may take 2-3 months ({BENEFIT_DAYS} days) and a course be "
-            f"judged after at least 6 months ({EVALUATION_DAYS} days). No trial or review supports these figures: "
-            "the trials assessed LDN after 8-12 weeks.",
+            f"judged after at least 6 months ({EVALUATION_DAYS} days). We found no trial or review that supports "
+            "these figures: the trials we read assessed LDN after 8-12 weeks.",
             (refs.LDN_GUIDANCE,),
         ),
     ]

@@ -62,7 +62,8 @@ RULE_MODERATE = Rule(
     severity="moderate",
     summary="More than one naltrexone-containing product.",
     guideline="a dose of 1.5-4.5 mg daily",
-    when="two or more naltrexone-containing products are current or proposed, none an extended-release injection",
+    when="two or more naltrexone-containing products are current or proposed, none an extended-release injection "
+    "(a sequestered combination such as Embeda is not counted: its naltrexone is not released as directed)",
     then="a moderate alert naming them all",
     clauses=(Clause("two_or_more", lambda: (several_naltrexone_products(False),)),),
     references=(LDN_GUIDANCE,),

@@ -83,6 +83,8 @@ def medication_fact(med, index, as_of):
         "current": med.current,
         "proposed": med.proposed,
         "opioid_agonist": med.has("opioid_agonist"),
+        # What the labels contraindicate with naltrexone: opioid analgesics (and maintenance opioids, which are).
+        "opioid_analgesic": med.has("opioid_analgesic") or med.has("opioid_maintenance"),
         "opioid_maintenance": med.has("opioid_maintenance"),
         "implies_opioid_exposure": med.has("implies_opioid_exposure"),
         "samidorphan": med.has("samidorphan_product"),

@@ -65,9 +65,9 @@ def course_lengths(findings, context, _ids):
 
 
 EVIDENCE = (
-    "No trial or review supports these figures: the trials assessed LDN after 8-12 weeks. The evidence for LDN is "
-    "small: pilot trials and small randomised trials with mostly self-reported outcomes, and reviews that call "
-    "for further study."
+    "We found no trial or review that supports these figures: the trials we read assessed LDN after 8-12 weeks. "
+    "The evidence for LDN is small: pilot trials and small randomised trials with mostly self-reported outcomes, "
+    "and reviews that call for further study."
 )
 _GUIDANCE_COURSE = (
     "The guidance summary suggests that benefits may take 2-3 months to become noticeable and that treatment "
@@ -192,8 +192,8 @@ TITRATION = Rule(
         summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
         rationale="{details}. The guidance summary suggests starting at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 "
         "weeks, then 3 mg for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target, and says side effects such as "
-        "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. No trial used "
-        "this titration: the trials started at 4.5 mg and reported mostly minor, transient side effects.",
+        "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. The trials we "
+        "read started at 4.5 mg and reported mostly minor, transient side effects.",
         recommendation="Consider the guidance summary's titration ({LDN_MIN_DAILY_MG:g} mg at bedtime, then 3 mg, "
         "then {LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated); starting higher is the prescriber's choice.",
     ), "ldn", daily_doses),
@@ -228,7 +228,7 @@ TRIAL_BEFORE_BENEFIT = Rule(
     summary="Low-dose naltrexone stopped before the 2-3 months its benefits may take.",
     guideline="benefits may take 2-3 months to become noticeable",
     when="a low-dose naltrexone course was stopped or completed after fewer than 90 days",
-    then="an info alert (the trial was too short to show benefit)",
+    then="an info alert (the course was shorter than the guidance summary suggests)",
     clauses=(Clause("stopped_before_benefit", lambda: (c.ldn << ended_course(0, d.BENEFIT_DAYS),)),),
     references=TRIAL_EVIDENCE,
     explain=explain_with(Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_STOPPED_TEXT), "ldn",

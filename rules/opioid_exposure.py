@@ -56,9 +56,11 @@ def explain_signal(findings, context):
         ),
         recommendation=(
             "Ask about current and recent opioid use (including from other prescribers) before starting or "
-            "continuing naltrexone, and confirm the opioid-free interval before a naltrexone start; if no opioid is "
-            "used, review whether this medication is still needed (its monographs say to stop it when opioid "
-            "therapy stops)."
+            "continuing naltrexone, and confirm the opioid-free interval before a naltrexone start."
+            + (" If no opioid is used, review whether the constipation medicine is still needed: its monographs "
+               "say to stop it when opioid therapy stops." if antagonist else "")
+            + (" Lofexidine is given for up to 14 days after opioids stop: its course tells when they stopped."
+               if withdrawal else "")
         ),
         medications=tuple(context.patient["naltrexone_ids"] + ids),
     )

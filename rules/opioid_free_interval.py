@@ -33,13 +33,17 @@ def _explain(findings, context):
     planned = patient["start_date"] != context.as_of.isoformat()
     start = f"the planned start on {patient['start_date']}" if planned else f"the start ({patient['start_date']})"
     return Explanation(
-        summary=f"Naltrexone start {days} day(s) after the last opioid use; {window} opioid-free days are advised.",
+        summary=(f"Naltrexone start {days} day(s) after the last opioid use; the labels advise "
+                 + ("two weeks after methadone or buprenorphine." if patient["last_opioid_maintenance"]
+                    else f"{d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} opioid-free days.")),
         rationale=(
             f"{when}, {days} day(s) before {start}. In a patient physically dependent on opioids, naltrexone can "
-            "precipitate withdrawal that may be severe enough to require hospitalization. The naltrexone label "
+            "precipitate withdrawal, which the Vivitrol label says may be severe enough to require "
+            "hospitalization. The naltrexone label "
             f"recommends a minimum of {d.OPIOID_FREE_MIN_DAYS} to {d.OPIOID_FREE_DAYS} opioid-free days for "
             "patients previously dependent on short-acting opioids (tramadol included); this service applies it "
-            f"to any recent opioid use and uses {d.OPIOID_FREE_DAYS}. The Vivitrol label warns that after "
+            f"to any recent opioid use, because an order list cannot show physical dependence and an order's end date "
+            f"only stands in for the last dose, and uses {d.OPIOID_FREE_DAYS}. The Vivitrol label warns that after "
             "buprenorphine or methadone withdrawal can be precipitated for as long as two weeks; this service uses "
             f"{d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days after any buprenorphine or methadone product."
         ),
@@ -57,8 +61,10 @@ RULE_CRITICAL = Rule(
     code="opioid-free-interval",
     severity="critical",
     summary="Naltrexone started less than 7 days after the last opioid use.",
-    guideline="opioid-free for a minimum of 7-10 days before starting naltrexone",
-    guideline_source="Naltrexone hydrochloride tablets, prescribing information",
+    guideline="an opioid-free duration of a minimum of 7-10 days is recommended, to avoid precipitation of opioid "
+    "withdrawal",
+    guideline_source="Vivitrol prescribing information (2.1); the naltrexone tablets label gives the same interval "
+    "for patients previously dependent on short-acting opioids",
     when="naltrexone is being started (proposed, with no current naltrexone) and the last opioid use was fewer than "
     "7 days before the start (its planned start_date when in the future, otherwise as_of)",
     then="a critical alert: delay the start and confirm the opioid-free state (applied to any recent opioid use, "

@@ -12,6 +12,7 @@ from rules.base import Clause, Explanation, Rule
 from rules.common import (
     ids_of,
     is_set,
+    is_unset,
     join_names,
     medication_of_this_patient,
     names_of,
@@ -23,6 +24,13 @@ from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTR
 def current_opioid():
     """A current or proposed opioid agonist (any use: analgesic, cough, antidiarrheal, maintenance)."""
     return c.opioid << medication_of_this_patient(is_set(m.opioid_agonist) & is_set(m.current))
+
+
+def analgesic_opioid(is_analgesic):
+    """A current or proposed opioid, by whether it is an analgesic or maintenance opioid (what the labels
+    contraindicate) or another opioid (cough, antidiarrheal)."""
+    kind = is_set(m.opioid_analgesic) if is_analgesic else is_unset(m.opioid_analgesic)
+    return c.opioid << medication_of_this_patient(is_set(m.opioid_agonist) & is_set(m.current) & kind)
 
 
 def naltrexone_patient(full_dose):
@@ -46,23 +54,33 @@ def _explain(full_dose):
             )
         else:
             extent = (
-                "Naltrexone blocks opioid effects (guidance summary); how far low-dose naltrexone blocks them has "
-                "not been studied, so what follows is taken from the labels of full-dose naltrexone: the patient "
+                "Naltrexone blocks opioid effects (guidance summary); we found no study of how far low-dose "
+                "naltrexone blocks them, so what follows is taken from the labels of full-dose naltrexone: the patient "
                 "may not benefit from opioid analgesics, cough and cold products or antidiarrheals, and trying to "
                 "overcome the blockade has serious consequences."
             )
-        if injection:
+        maintenance = any(context.medications[i].has("opioid_maintenance") for i in opioids)
+        if maintenance:
+            plan = (
+                "For a patient on methadone or buprenorphine treatment, it is the naltrexone that needs "
+                "reconsidering, with the prescriber of the opioid treatment (see the dependence alert)."
+            )
+        elif injection:
             plan = (
                 "The extended-release injection blocks opioids for about 28 days after it is given and cannot be "
                 "stopped: use regional or non-opioid analgesia, and if opioids are required, monitor the patient "
                 "closely, by trained personnel in a setting equipped for CPR (Vivitrol label)."
             )
         else:
+            hold = (
+                "the sources we found for stopping oral naltrexone before opioid therapy disagree, from 24 hours to "
+                "several days" if full_dose else "we found no source that gives a hold time for low-dose naltrexone"
+            )
             plan = (
                 "Use a non-opioid alternative for the opioid's indication, or have the prescriber decide whether to "
-                "stop the naltrexone before opioid therapy (no source gives a hold time for low-dose naltrexone). "
-                "If an opioid is unavoidable, as in an emergency, more than usual may be needed and respiratory "
-                "depression may be deeper and more prolonged (label, for fully blocking doses): monitor closely."
+                f"stop the naltrexone before opioid therapy ({hold}). If an opioid is unavoidable, as in an "
+                "emergency, more than usual may be needed and respiratory depression may be deeper and more "
+                "prolonged (label, for fully blocking doses): monitor closely."
             )
         return Explanation(
             summary=summary_with_names("Naltrexone blocks the opioid effect of {names}.", opioid_names),
@@ -82,14 +100,18 @@ RULE = Rule(
     id="LDN-OPI-001",
     code="opioid-use",
     severity="high",
-    summary="A current or proposed opioid alongside low-dose naltrexone.",
+    summary="A current or proposed opioid alongside naltrexone.",
     guideline="naltrexone blocks opioid effects",
-    when="a naltrexone product that blocks opioids (not one with sequestered naltrexone), none of it full-dose, is "
-    "current or proposed, and an opioid agonist, partial agonist or mixed agonist-antagonist (analgesic, cough, "
-    "antidiarrheal or maintenance) is current or proposed",
+    when="a naltrexone product that blocks opioids (not one with sequestered naltrexone) is current or proposed, and "
+    "an opioid agonist, partial agonist or mixed agonist-antagonist (analgesic, cough, antidiarrheal or "
+    "maintenance) is current or proposed; unless the naltrexone is full-dose and the opioid an analgesic or "
+    "maintenance opioid (the critical rule)",
     then="one high alert naming the naltrexone product(s) and every opioid; stopped or completed medications do not "
     "count",
-    clauses=(Clause("opioid_with_low_dose_naltrexone", lambda: (naltrexone_patient(False), current_opioid())),),
+    clauses=(
+        Clause("opioid_with_low_dose_naltrexone", lambda: (naltrexone_patient(False), current_opioid())),
+        Clause("other_opioid_with_full_dose_naltrexone", lambda: (naltrexone_patient(True), analgesic_opioid(False))),
+    ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW),
     explain=_explain(full_dose=False),
 )
@@ -98,13 +120,14 @@ RULE_FULL_DOSE = Rule(
     id="LDN-OPI-003",
     code="opioid-use",
     severity="critical",
-    summary="A current or proposed opioid alongside full-dose naltrexone (standard-dose tablets or the injection).",
+    summary="An opioid analgesic or maintenance opioid alongside full-dose naltrexone (tablets beyond LDN, injection).",
     guideline="naltrexone is contraindicated in patients receiving opioid analgesics",
     guideline_source="Naltrexone tablets and Vivitrol prescribing information",
-    when="full-dose naltrexone (standard-dose tablets, or an extended-release injection given within its dosing "
-    "interval) is current or proposed, and an opioid is current or proposed",
+    when="full-dose naltrexone (commercial oral naltrexone beyond low-dose use, or an extended-release injection "
+    "given within its dosing interval) is current or proposed, and an opioid analgesic or maintenance opioid is "
+    "current or proposed",
     then="one critical alert naming the naltrexone product(s) and every opioid",
-    clauses=(Clause("opioid_with_full_dose_naltrexone", lambda: (naltrexone_patient(True), current_opioid())),),
+    clauses=(Clause("analgesic_with_full_dose_naltrexone", lambda: (naltrexone_patient(True), analgesic_opioid(True))),),
     references=(NALTREXONE_LABEL, VIVITROL_LABEL),
     explain=_explain(full_dose=True),
 )

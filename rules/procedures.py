@@ -32,7 +32,8 @@ def explain(findings, context):
             + ("The extended-release injection blocks opioids for about 28 days after it is given and cannot be "
                "held: plan the procedure's analgesia around it. " if patient["naltrexone_er_injection"] else
                "Whether and when to hold it, and when to restart, is the prescriber's decision with the "
-               "anaesthesia team: no source gives a number of hours for low-dose naltrexone. ")
+               "anaesthesia team: we found no source that gives a number of hours for low-dose naltrexone, and the "
+               "sources we found for oral naltrexone disagree (24 hours to several days). ")
             + "Plan regional or non-opioid analgesia; if opioids are needed, monitor closely. After naltrexone is "
             "stopped, the patient may respond to lower opioid doses than before (label)."
         ),

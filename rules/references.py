@@ -154,9 +154,10 @@ PERIOPERATIVE_NALTREXONE_REVIEW = Reference(
     title="Goel A, Kapoor B, Wu M, et al. Perioperative naltrexone management: a scoping review by the "
     "Perioperative Pain and Addiction Interdisciplinary Network. Anesthesiology 2024;141(2):388-399",
     citation=(
-        "Scoping review. Supports: no clinical studies, case reports or guidelines address naltrexone in patients "
-        "with chronic pain; the guideline documents found recommend stopping naltrexone before surgery, "
-        "irrespective of dose, but none was built on a systematic literature search or a Delphi process."
+        "Scoping review of perioperative naltrexone management. Supports: no clinical studies, case reports or "
+        "guidelines address perioperative naltrexone in patients with chronic pain; the guideline documents found "
+        "recommend stopping naltrexone before surgery, irrespective of dose, but none was built on a systematic "
+        "literature search or a Delphi process."
     ),
     url="https://doi.org/10.1097/aln.0000000000005040",
     doi="10.1097/aln.0000000000005040",

@@ -20,16 +20,16 @@ PRODUCTS = {
     "vivitrol": ({"name": "Vivitrol 380 mg injection"}, {"naltrexone", "active_naltrexone", "er_injection", "full_dose"}),
     "contrave": ({"name": "Contrave 8-90 mg ER tablet"}, {"naltrexone", "active_naltrexone"}),
     # Sequestered naltrexone: not a naltrexone product for any rule, only its morphine counts.
-    "embeda": ({"name": "Embeda 20-0.8 mg capsule"}, {"opioid"}),
-    "percocet": ({"name": "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet"}, {"opioid"}),
-    "tramadol": ({"name": "traMADol 50 mg tablet"}, {"opioid"}),
-    "tylenol3": ({"name": "Tylenol #3"}, {"opioid"}),
+    "embeda": ({"name": "Embeda 20-0.8 mg capsule"}, {"opioid", "analgesic"}),
+    "percocet": ({"name": "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet"}, {"opioid", "analgesic"}),
+    "tramadol": ({"name": "traMADol 50 mg tablet"}, {"opioid", "analgesic"}),
+    "tylenol3": ({"name": "Tylenol #3"}, {"opioid", "analgesic"}),
     "lomotil": ({"name": "Lomotil"}, {"opioid"}),
-    "fentanyl": ({"name": "fentaNYL 25 mcg/hr patch"}, {"opioid"}),
-    "codeine_syrup": ({"name": "guaifenesin-codeine 100-10 mg/5 mL syrup"}, {"opioid"}),
-    "butrans": ({"name": "Butrans 5 mcg/hr patch"}, {"opioid"}),
-    "methadone": ({"name": "methadone 10 mg tablet"}, {"opioid", "maintenance"}),
-    "suboxone": ({"name": "Suboxone 8 mg-2 mg SL film"}, {"opioid", "maintenance"}),
+    "fentanyl": ({"name": "fentaNYL 25 mcg/hr patch"}, {"opioid", "analgesic"}),
+    "codeine_syrup": ({"name": "guaifenesin-codeine 100-10 mg/5 mL syrup"}, {"opioid", "analgesic"}),
+    "butrans": ({"name": "Butrans 5 mcg/hr patch"}, {"opioid", "analgesic"}),
+    "methadone": ({"name": "methadone 10 mg tablet"}, {"opioid", "analgesic", "maintenance"}),
+    "suboxone": ({"name": "Suboxone 8 mg-2 mg SL film"}, {"opioid", "analgesic", "maintenance"}),
     "movantik": ({"name": "Movantik 25 mg tablet"}, {"signal"}),
     "relistor": ({"name": "Relistor 150 mg tablet"}, {"signal"}),
     "lofexidine": ({"name": "lofexidine 0.18 mg"}, {"signal"}),
@@ -82,8 +82,14 @@ def oracle(items, patient):
     maintenance = [m for m, tags, current in meds if current and "maintenance" in tags]
     expected = set()
     full_dose = [m for m, tags, current in meds if current and "full_dose" in tags]
-    if active_ntx and opioids:
-        expected.add(("opioid-use", "critical" if full_dose else "high", frozenset(active_ntx + opioids)))
+    # With full-dose naltrexone the labels contraindicate opioid analgesics (critical); other opioids are high.
+    analgesics = [m for m, tags, current in meds if current and "analgesic" in tags]
+    critical = analgesics if full_dose else []
+    others = [m for m in opioids if m not in critical]
+    if active_ntx and critical:
+        expected.add(("opioid-use", "critical", frozenset(active_ntx + critical)))
+    if active_ntx and others:
+        expected.add(("opioid-use", "high", frozenset(active_ntx + others)))
     # Established full-dose naltrexone treats the use disorder: a diagnosis alone is then its indication.
     treats_oud = any(statuses[m] != "proposed" for m in full_dose)
     diagnosed = bool({"oud", "ltot"} & set(patient["conditions"]))
