@@ -1,0 +1,186 @@
+"""The command line: arguments, the run from input to output, exit statuses, and `main()`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import BinaryIO, TextIO
+
+from schemas.check import DEFAULT_MAX_MEDICATIONS
+from service.batch.pool import outcomes_in_order
+from service.batch.readers import UsageError, format_of, read_items
+from service.batch.records import LineError
+from service.batch.summary import Summary
+from service.batch.writers import writer_for
+
+EXIT_OK = 0  # every line was checked
+EXIT_LINES_FAILED = 1  # at least one line failed; each was reported on stderr and skipped
+EXIT_USAGE = 2  # bad arguments, unreadable input, unusable CSV header (argparse uses 2 as well)
+
+
+def _date(value: str) -> str:
+    try:
+        return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.batch",
+        description="Screen many patients' medication lists for low-dose naltrexone safety issues.",
+        epilog="Exit status: 0 all lines checked, 1 some lines failed (reported on stderr), 2 usage error.",
+    )
+    parser.add_argument("input", help="NDJSON or CSV file of patients, or - for standard input")
+    parser.add_argument("-o", "--output", default="-", help="where to write results (default: standard output)")
+    parser.add_argument(
+        "--format",
+        choices=("ndjson", "csv"),
+        help="output format (default: from the output file's extension, else ndjson)",
+    )
+    parser.add_argument(
+        "--input-format",
+        choices=("ndjson", "csv"),
+        help="input format (default: from the input file's extension, else ndjson)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: every core, %(default)s here)",
+    )
+    parser.add_argument(
+        "--as-of", type=_date, help="the check date for patients whose line gives none (default: today)"
+    )
+    parser.add_argument(
+        "--max-medications",
+        type=_positive,
+        default=DEFAULT_MAX_MEDICATIONS,
+        help="medications per patient (default: %(default)s, as the API)",
+    )
+    parser.add_argument("--vocabulary", help="vocabulary JSON (default: the bundled one)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser.parse_args(argv)
+
+
+def _count_lines(path: str) -> int:
+    count, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def run(
+    args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run a batch; returns the exit status."""
+    stdin = stdin or sys.stdin.buffer
+    stderr = stderr or sys.stderr
+    input_format = format_of(args.input, args.input_format, "ndjson")
+    output_format = format_of(args.output, args.format, "ndjson")
+    try:
+        source = stdin if args.input == "-" else open(args.input, "rb")  # closed in the finally below
+    except OSError as error:
+        stderr.write(f"error: cannot read {args.input}: {error.strerror}\n")
+        return EXIT_USAGE
+    try:
+        if args.output == "-":
+            sink: TextIO = stdout or io.TextIOWrapper(
+                sys.stdout.buffer, encoding="utf-8", newline="", write_through=False
+            )
+            close_sink = stdout is None
+        else:
+            sink = open(args.output, "w", encoding="utf-8", newline="")
+            close_sink = True
+    except OSError as error:
+        stderr.write(f"error: cannot write {args.output}: {error.strerror}\n")
+        if source is not stdin:
+            source.close()
+        return EXIT_USAGE
+    total = None
+    if args.input != "-" and os.path.isfile(args.input) and not args.no_progress:
+        total = _count_lines(args.input) - (input_format == "csv")
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        progress = tqdm(
+            total=total,
+            unit=" lines",
+            file=stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            desc="screening",
+            mininterval=0.5,
+        )
+    summary = Summary()
+    started = time.perf_counter()
+    status = EXIT_OK
+    try:
+        items = read_items(source, input_format)
+        writer = writer_for(sink, output_format)
+        done = 1 if input_format == "csv" else 0  # the CSV header is a line read, not a patient
+        for outcome in outcomes_in_order(items, args.workers, args.vocabulary, args.max_medications, args.as_of):
+            if isinstance(outcome, LineError):
+                summary.add_failure(outcome)
+                if progress is not None:
+                    progress.write(outcome.message, file=stderr)
+                else:
+                    stderr.write(outcome.message + "\n")
+            else:
+                summary.add_patient(outcome)
+                for alert in outcome.alerts or (None,):
+                    writer.write(outcome.patient_id, outcome.first, alert)
+            if progress is not None:
+                progress.update(max(0, outcome.last - done))
+                done = max(done, outcome.last)
+                if summary.patients % 256 == 0:
+                    progress.set_postfix_str(f"{summary.patients} patients", refresh=False)
+    except UsageError as error:
+        stderr.write(f"error: {error}\n")
+        status = EXIT_USAGE
+    except BrokenPipeError:
+        # A reader that stops early (`| head`) is not an error; the summary still says what was checked.
+        status = EXIT_OK if not summary.failed else EXIT_LINES_FAILED
+    finally:
+        if progress is not None:
+            progress.set_postfix_str(f"{summary.patients} patients", refresh=False)
+            progress.close()
+        if source is not stdin:
+            source.close()
+        try:
+            if args.output != "-":
+                sink.close()
+            elif close_sink:
+                sink.flush()
+                sink.detach()  # type: ignore[attr-defined]  # our own wrapper: leave sys.stdout usable
+            else:
+                sink.flush()
+        except BrokenPipeError:
+            pass
+    if status == EXIT_USAGE:
+        return EXIT_USAGE
+    stderr.write(summary.render(time.perf_counter() - started))
+    return EXIT_LINES_FAILED if summary.failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m service.batch` and of the `ldn-batch` script."""
+    return run(parse_args(argv))
