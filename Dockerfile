@@ -27,10 +27,12 @@ COPY requirements.txt ./
 # --use-pep517: build sdists in an isolated env with current setuptools/wheel.
 # Without it, an older pip (23.0 in the Debian-based stand-in) takes the legacy
 # `setup.py bdist_wheel` path and fails when `wheel` isn't installed.
-RUN pip wheel --use-pep517 --wheel-dir /wheels -r requirements.txt
+RUN pip wheel --use-pep517 --wheel-dir /wheels -r requirements.txt \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels -r requirements.txt
 
 # ---------------------------------------------------------------------------
-# runtime stage: no compiler needed; installs only the wheels built above.
+# runtime stage: no compiler, no wheels: the virtualenv built above.
 # ---------------------------------------------------------------------------
 FROM python:3.12-slim-bookworm
 
@@ -41,11 +43,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-COPY --from=build /wheels /wheels
-COPY requirements.txt /tmp/requirements.txt
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links /wheels -r /tmp/requirements.txt \
- && rm -rf /wheels /tmp/requirements.txt
+# Only the installed virtualenv comes over: copying the wheels in and deleting them would leave them in a layer.
+# Both stages use the same base image, so the venv's interpreter links are valid here.
+COPY --from=build /opt/venv /opt/venv
 
 RUN groupadd --system --gid 10001 ldn \
  && useradd --system --uid 10001 --gid ldn --no-create-home \

@@ -1,11 +1,20 @@
 """Production gunicorn settings; every value can be overridden from the environment (LDN_*)."""
 
-import multiprocessing
+import glob
 import os
+import shutil
+import tempfile
 
-bind = os.environ.get("LDN_BIND", "127.0.0.1:8080")
-# The rules engine holds the GIL, so one sync worker per core is the natural shape.
-workers = int(os.environ.get("LDN_WORKERS", multiprocessing.cpu_count()))
+from service.runtime import default_workers, metrics_directory
+
+bind = [os.environ.get("LDN_BIND", "127.0.0.1:8080")]
+# /metrics on its own port (LDN_METRICS_PORT), on the same interface: the app answers it only there, so a
+# NetworkPolicy or a firewall can keep it off the public path.
+if os.environ.get("LDN_METRICS_PORT"):
+    bind.append(bind[0].rsplit(":", 1)[0] + ":" + os.environ["LDN_METRICS_PORT"])
+# The rules engine holds the GIL, so one sync worker per usable CPU: the container's CPU quota and affinity,
+# not the host's cores (a pod on a 64-core node must not start 64 workers).
+workers = int(os.environ.get("LDN_WORKERS") or default_workers())
 worker_class = os.environ.get("LDN_WORKER_CLASS", "sync")
 threads = int(os.environ.get("LDN_THREADS", "1"))
 timeout = int(os.environ.get("LDN_TIMEOUT", "30"))
@@ -33,9 +42,6 @@ control_socket_disable = True
 # Every worker writes its metrics to files in one directory and /metrics merges them. The variable must be in
 # the environment before prometheus_client is imported, which preload_app does before any hook runs, so it is
 # set here; the directory is created here too (preloaded metrics open their files) and wiped in on_starting.
-import glob  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
 
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Only a directory made here is removed at exit; one given by the operator (an emptyDir) is left in place.
@@ -54,14 +60,17 @@ def _remove_orphaned_multiproc_dirs(parent):
             continue  # not ours, or a live process of another user
 
 
-if not os.environ.get(_MULTIPROC_ENV):
-    # A fresh directory per master (named after its pid), so two gunicorns on one machine never wipe each
-    # other's files and a dead master's directory can be recognised.
-    _parent = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+_configured = os.environ.get(_MULTIPROC_ENV)
+# A fresh directory per master (named after its pid), so two gunicorns on one machine never wipe each other's
+# files and a dead master's directory can be recognised. A configured directory that cannot be written (a
+# read-only container without its tmpfs) falls back to /dev/shm, or stops here with one line saying what to mount.
+_fallbacks = tuple(p for p in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(p))
+for _parent in _fallbacks:
     _remove_orphaned_multiproc_dirs(_parent)
-    _made_multiproc_dir = tempfile.mkdtemp(prefix=f"ldn-prometheus-{os.getpid()}-", dir=_parent)
-    os.environ[_MULTIPROC_ENV] = _made_multiproc_dir
-os.makedirs(os.environ[_MULTIPROC_ENV], exist_ok=True)
+_directory = metrics_directory(_configured, _fallbacks)
+if _directory != _configured:
+    _made_multiproc_dir = _directory
+os.environ[_MULTIPROC_ENV] = _directory
 
 
 def on_starting(server):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app, g
 
 from service.logs import configure_logging, install_request_logging
+from service.runtime import check_api_key
 
 if TYPE_CHECKING:
     from service.checker import Checker
@@ -22,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "CDS_ALLOW_UNSIGNED": False,  # local development only
     "CDS_JTI_CACHE_SIZE": 100_000,
     "FHIR_TIMEOUT_SECONDS": 3.0,
+    "METRICS_PORT": None,  # when set, /metrics answers only on this port (gunicorn.conf.py binds it too)
 }
 
 log = logging.getLogger("service")
@@ -56,6 +58,7 @@ def create_app(config=None):
     if config:
         app.config.update(config)
     configure_logging(app.config["LOG_LEVEL"])
+    check_api_key(app.config["API_KEY"])  # raises ConfigurationError: never serve with a key anyone could know
 
     # Imported here: the views import the checker, and the checker imports durable-rules.
     from service import api, cds_hooks, errors, metrics, pages, security  # noqa: PLC0415

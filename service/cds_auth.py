@@ -27,6 +27,8 @@ JWKS_MAX_BYTES = 256 * 1024
 MAX_TOKEN_CHARS = 16_384
 
 
+DISCOVERY_PATH = "/cds-services"
+
 class TokenRejected(Exception):
     """Why a token was refused, for the log only (the caller gets a bare 401)."""
 
@@ -139,7 +141,13 @@ class CdsAuth:
     def __init__(self, config):
         self.issuers = trusted_issuers(config)
         audience = config.get("CDS_AUDIENCE")
-        self.audience = audience.rstrip("/") if isinstance(audience, str) and audience.strip() else None
+        self.audience = audience.strip().rstrip("/") if isinstance(audience, str) and audience.strip() else None
+        self.audience_trimmed = False
+        if self.audience and self.audience.endswith(DISCOVERY_PATH):
+            # The base URL is wanted, and the request path is appended to it: a value that already ends in the
+            # discovery path would make every correctly signed token a 401.
+            self.audience = self.audience.removesuffix(DISCOVERY_PATH).rstrip("/")
+            self.audience_trimmed = True
         self.allow_unsigned = config.get("CDS_ALLOW_UNSIGNED") is True
         self.jwks = JwksCache(
             float(config.get("FHIR_TIMEOUT_SECONDS") or 3.0),
@@ -149,6 +157,12 @@ class CdsAuth:
 
     def announce(self):
         """Say at start-up how CDS Hooks calls are secured, loudly when they are not."""
+        if self.audience_trimmed:
+            log.warning(
+                f"LDN_CDS_AUDIENCE ends in {DISCOVERY_PATH}: using the base URL {self.audience}; set it without the "
+                "path",
+                extra={"event": "cds_auth_config"},
+            )
         if self.issuers and not self.audience:
             log.error(
                 "LDN_CDS_AUDIENCE is not set: every CDS Hooks call will be refused (401) until it names the public "
@@ -164,9 +178,10 @@ class CdsAuth:
                 extra={"event": "cds_auth_config"},
             )
         else:
-            log.error(
-                "CDS Hooks is disabled: set LDN_CDS_TRUSTED_ISSUERS and LDN_CDS_AUDIENCE (every CDS Hooks call "
-                "answers 401 until then)",
+            # Not configured is a choice (a deployment that only serves the native API), not a failure.
+            log.warning(
+                "CDS Hooks is not configured: every CDS Hooks call answers 401 until LDN_CDS_TRUSTED_ISSUERS and "
+                "LDN_CDS_AUDIENCE are set",
                 extra={"event": "cds_auth_config"},
             )
 

@@ -228,8 +228,8 @@ def test_security_headers_and_request_id_on_every_response(client):
 def test_api_key_when_configured():
     from service import create_app
 
-    client = create_app({"API_KEY": "s3cret"}).test_client()
+    client = create_app({"API_KEY": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"}).test_client()
     problem(client.post("/v1/check", json={"medications": []}), 401)
     problem(client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer wrong"}), 401)
-    ok = client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer s3cret"})
+    ok = client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
     assert ok.status_code == 200

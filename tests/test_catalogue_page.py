@@ -116,7 +116,7 @@ def test_pasted_markup_is_escaped(client):
 
 
 def test_with_an_api_key_the_form_is_off_and_post_needs_the_key():
-    app = create_app({"TESTING": True, "API_KEY": "s3cret"})
+    app = create_app({"TESTING": True, "API_KEY": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
     client = app.test_client()
     page = _text(client.get("/"))
     assert "switched off" in page and '<form method="post"' not in page
@@ -124,7 +124,7 @@ def test_with_an_api_key_the_form_is_off_and_post_needs_the_key():
     refused = client.post("/", data={"medications": LDN_AND_OPIOID})
     assert refused.status_code == 401 and "opioid-use" not in _text(refused).split("Rule catalogue")[0]
     allowed = client.post("/", data={"medications": LDN_AND_OPIOID, "as_of": "2026-11-25"},
-                          headers={"Authorization": "Bearer s3cret"})
+                          headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
     assert allowed.status_code == 200 and 'class="alert sev-high"' in _text(allowed)
 
 
@@ -138,5 +138,5 @@ def test_page_answers_are_documented_in_the_contract(client, contract):
     contract.validate_response("/", "get", client.get("/"))
     contract.validate_response("/", "post", client.post("/", data={"medications": LDN_AND_OPIOID}))
     contract.validate_response("/", "post", client.post("/", data={"medications": ""}))
-    keyed = create_app({"TESTING": True, "API_KEY": "k"}).test_client()
+    keyed = create_app({"TESTING": True, "API_KEY": "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f3021"}).test_client()
     contract.validate_response("/", "post", keyed.post("/", data={"medications": LDN_AND_OPIOID}))

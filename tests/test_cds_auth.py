@@ -7,6 +7,8 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -226,7 +228,10 @@ def test_issuers_without_an_audience_refuse_every_call(jwks):
 def test_unconfigured_cds_hooks_is_disabled_and_says_so(contract):
     with service_log("service.cds_auth") as lines:
         client = create_app({"TESTING": True}).test_client()
-    assert any("CDS Hooks is disabled" in line and '"level": "error"' in line for line in lines)
+    # Not configured is a deployment's choice, so a warning naming what to set, not an error.
+    assert any("CDS Hooks is not configured" in line and "LDN_CDS_AUDIENCE" in line and '"level": "warning"' in line
+               for line in lines)
+    assert not any('"level": "error"' in line for line in lines)
     for path in (DISCOVERY, SIGN, FEEDBACK):
         assert_bare_401(call(client, path, None, contract))
     assert client.get("/healthz").status_code == 200  # the native API is unaffected
@@ -287,3 +292,30 @@ def test_secured_golden_call_still_gives_cards(secured):
     assert response.status_code == 200
     assert [c["source"]["topic"]["code"] for c in response.get_json()["cards"]] == ["opioid-use"]
     assert response.get_json()["cards"][0]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/oxy"
+
+
+def _configmap():
+    import yaml  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes" / "configmap.yaml"
+    return yaml.safe_load(path.read_text())["data"]
+
+
+@pytest.mark.parametrize("audience", [None, "https://ldn-safety.example.org/cds-services/"],
+                         ids=["the shipped ConfigMap", "an audience written with the discovery path"])
+def test_a_token_signed_for_the_url_the_ehr_calls_is_accepted_with_the_manifests_values(jwks, monkeypatch, audience):
+    url, _, _ = jwks
+    for name, value in _configmap().items():
+        monkeypatch.setenv(name, value)
+    if audience:
+        monkeypatch.setenv("LDN_CDS_AUDIENCE", audience)
+    monkeypatch.setenv("LDN_CDS_TRUSTED_ISSUERS", json.dumps({ISSUER: url}))
+    client = create_app({"TESTING": True}).test_client()
+    # The EHR signs aud = the service URL it calls: the public host of the deployment + the service path.
+    public = urlsplit(_configmap()["LDN_CDS_AUDIENCE"])
+    service_url = f"{public.scheme}://{public.netloc}{SIGN}"
+    now = int(time.time())
+    bearer = jwt.encode({"iss": ISSUER, "aud": service_url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())},
+                        RSA_KEY, algorithm="RS384", headers={"kid": "rsa-1", "typ": "JWT"})
+    response = call(client, SIGN, bearer)
+    assert response.status_code == 200, response.get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 import copy
 import re
+import subprocess
 from pathlib import Path
 
 import flask
@@ -12,6 +13,7 @@ from kubernetes.utils import parse_quantity
 from pydantic import ValidationError
 
 import service
+from service.runtime import ConfigurationError, check_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -25,8 +27,10 @@ MODELS = {
     ("apps/v1", "Deployment"): client.V1Deployment,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): client.V2HorizontalPodAutoscaler,
     ("policy/v1", "PodDisruptionBudget"): client.V1PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): client.V1NetworkPolicy,
 }
-KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "images", "namespace", "labels", "commonAnnotations"}
+KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "images", "namespace", "labels", "commonAnnotations",
+                      "secretGenerator"}
 
 
 class ManifestError(ValueError):
@@ -54,12 +58,31 @@ def kustomization():
     return yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text(encoding="utf-8"))
 
 
+def env_file(path):
+    """KEY=VALUE lines as kustomize's secretGenerator reads them (comments and blank lines skipped)."""
+    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value for key, value in pairs}
+
+
+def generated_secrets():
+    """The Secrets kustomize generates at deploy time, from the committed example in place of the real file."""
+    found = []
+    for generator in kustomization().get("secretGenerator", []):
+        data = {}
+        for name in generator["envs"]:
+            data.update(env_file(MANIFESTS / (name + ".example")))
+        found.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": generator["name"]}, "stringData": data})
+    return found
+
+
 def documents():
-    """Every object the kustomization applies, in order."""
+    """Every object the kustomization applies, in order (the generated Secret last)."""
     found = []
     for name in kustomization()["resources"]:
         found.extend(doc for doc in yaml.safe_load_all((MANIFESTS / name).read_text(encoding="utf-8")) if doc)
-    return found
+    return found + generated_secrets()
 
 
 def one(kind):
@@ -132,7 +155,7 @@ def test_probes_use_the_health_and_readiness_endpoints():
     assert found["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert found["startupProbe"]["httpGet"]["path"] in ("/healthz", "/readyz")
     ports = {port["name"]: port["containerPort"] for port in found["ports"]}
-    assert ports == {"http": 8080}
+    assert ports == {"http": 8080, "metrics": 9090}
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert found[probe]["httpGet"]["port"] in ("http", 8080)
 
@@ -171,7 +194,9 @@ def test_resources_are_requested_and_limited():
 def test_replicas_spread_and_shutdown_matches_gunicorn():
     deployment = one("Deployment")
     pod = deployment["spec"]["template"]["spec"]
-    assert deployment["spec"]["replicas"] >= 2
+    # The HPA owns the replica count: a spec.replicas here would reset a scaled-out service on every apply.
+    assert "replicas" not in deployment["spec"]
+    assert one("HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
     assert pod.get("topologySpreadConstraints") or pod.get("affinity", {}).get("podAntiAffinity")
     config = one("ConfigMap")["data"]
     pre_stop = container()["lifecycle"]["preStop"]["exec"]["command"]
@@ -182,7 +207,10 @@ def test_replicas_spread_and_shutdown_matches_gunicorn():
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] == "/metrics"
-    assert int(annotations["prometheus.io/port"]) == 8080
+    config = one("ConfigMap")["data"]
+    ports = {port["name"]: port["containerPort"] for port in container()["ports"]}
+    assert int(annotations["prometheus.io/port"]) == int(config["LDN_METRICS_PORT"]) == ports["metrics"]
+    assert ports["metrics"] != ports["http"]
 
 
 def test_service_hpa_and_pdb_point_at_the_deployment():
@@ -234,3 +262,44 @@ def test_configmap_and_secret_values_parse_to_the_intended_settings(monkeypatch)
     assert parsed["MAX_MEDICATIONS"] == 500
     assert isinstance(parsed["CDS_TRUSTED_ISSUERS"], dict) and parsed["CDS_TRUSTED_ISSUERS"]
     assert parsed["LOG_LEVEL"] == "INFO"
+
+
+def test_no_usable_secret_ships():
+    kust = kustomization()
+    assert not [doc for doc in documents()[: -len(kust["secretGenerator"])] if doc["kind"] == "Secret"]
+    for generator in kust["secretGenerator"]:
+        for name in generator["envs"]:
+            assert not (MANIFESTS / name).exists() or _ignored_by_git(MANIFESTS / name)
+            assert _ignored_by_git(MANIFESTS / name), f"{name} must be git-ignored"
+            assert (MANIFESTS / (name + ".example")).exists()
+    example_key = one("Secret")["stringData"]["LDN_API_KEY"]
+    with pytest.raises(ConfigurationError):
+        service.create_app({"TESTING": True, "API_KEY": example_key})
+
+
+def _ignored_by_git(path):
+    out = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT, check=False)
+    return out.returncode == 0
+
+
+@pytest.mark.parametrize(("key", "accepted"), [
+    ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", True), ("0f1e2d3c4b5a69788796a5b4c3d2e1f", False),
+    ("REPLACE-ME-placeholder-api-key-0123456789", False), (None, True)])
+def test_the_api_key_must_be_long_and_not_a_placeholder(key, accepted):
+    if accepted:
+        check_api_key(key)
+    else:
+        with pytest.raises(ConfigurationError):
+            check_api_key(key)
+
+
+def test_the_metrics_port_is_reachable_only_from_the_monitoring_namespace():
+    policy = one("NetworkPolicy")["spec"]
+    pod_labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    by_port = {rule["ports"][0]["port"]: rule for rule in policy["ingress"]}
+    assert set(by_port) == {"http", "metrics"}
+    assert "from" not in by_port["http"]  # the API is for anyone in the cluster, the ingress controller included
+    (source,) = by_port["metrics"]["from"]
+    assert set(source) == {"namespaceSelector"}

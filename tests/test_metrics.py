@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import create_app
+from service.metrics import REQUEST_BUCKETS
 from tests.servers import request, running_gunicorn, worker_pids
 
 OPIOID = {
@@ -97,7 +98,7 @@ def test_errors_are_counted_with_their_status_and_unmatched_paths_do_not_become_
 
 
 def test_metrics_is_prometheus_text_with_build_info_and_needs_no_api_key(contract):
-    app = create_app({"TESTING": True, "API_KEY": "s3cret"})
+    app = create_app({"TESTING": True, "API_KEY": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
     client = app.test_client()
     assert client.post("/v1/check", json=CLEAN).status_code == 401
     response = client.get("/metrics")
@@ -218,3 +219,27 @@ def test_metrics_are_merged_across_gunicorn_workers(tmp_path):
     assert lines
     for line in lines:
         json.loads(line)
+
+
+def test_a_405_on_a_real_route_is_labelled_by_its_rule(client):
+    before = sample("ldn_http_requests_total", endpoint="/v1/check", method="GET", status="405")
+    assert client.get("/v1/check").status_code == 405
+    assert sample("ldn_http_requests_total", endpoint="/v1/check", method="GET", status="405") == before + 1
+
+
+def test_latency_buckets_resolve_sub_millisecond_requests(client):
+    client.get("/healthz")
+    buckets = [float(b) for b in REQUEST_BUCKETS]
+    assert buckets[0] < 0.001 and buckets[-1] >= 30  # from a quarter millisecond to the worker timeout
+    counted = sample("ldn_http_request_duration_seconds_bucket", endpoint="/healthz", method="GET", status="200",
+                     le=str(buckets[-1]))
+    assert counted >= 1
+
+
+def test_with_a_metrics_port_metrics_answer_only_there_and_nothing_else_does():
+    client = create_app({"TESTING": True, "METRICS_PORT": 9090}).test_client()
+    public, metrics = {"SERVER_PORT": "8080"}, {"SERVER_PORT": "9090"}
+    assert client.get("/metrics", environ_overrides=public).status_code == 404
+    assert client.get("/metrics", environ_overrides=metrics).status_code == 200
+    assert client.get("/healthz", environ_overrides=metrics).status_code == 404
+    assert client.get("/healthz", environ_overrides=public).status_code == 200

@@ -16,7 +16,7 @@ from tests.servers import request, running_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-25"
-TOKEN = "tok-9f8e7d6c5b4a-secret"
+TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a49382"
 # Distinctive, realistic names: if any of them shows up in a log line, patient data leaked.
 NAMES = [
     "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet",
@@ -182,3 +182,6 @@ def test_the_container_runs_as_non_root_with_a_read_only_root_possible():
     assert users and users[-1] not in ("root", "0"), users
     assert "--read-only" in dockerfile  # documented run line
     assert "worker_tmp_dir" in (ROOT / "gunicorn.conf.py").read_text()  # heartbeat off the root filesystem
+    # The final image carries only what runs: no wheels copied in (a later `rm` would leave them in a layer).
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "/wheels" not in final_stage and "COPY --from=build /opt/venv /opt/venv" in final_stage
