@@ -6,7 +6,7 @@ import sys
 import time
 import uuid
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -26,6 +26,9 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value
+        if "request_id" not in entry and has_request_context() and g.get("request_id"):
+            # Every line written while answering a request carries its id, so it matches the access line.
+            entry["request_id"] = g.request_id
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -319,3 +319,14 @@ def test_a_token_signed_for_the_url_the_ehr_calls_is_accepted_with_the_manifests
                         RSA_KEY, algorithm="RS384", headers={"kid": "rsa-1", "typ": "JWT"})
     response = call(client, SIGN, bearer)
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_refused_token_is_logged_with_the_request_id_of_its_access_line(secured):
+    with service_log("service") as lines:
+        response = secured.post(SIGN, headers={"Authorization": "Bearer not-a-jwt", "X-Request-ID": "req-42-abc"},
+                                json=hook_call([med_request("x", "lisinopril 10 mg tablet")]))
+    assert response.status_code == 401
+    refused = [json.loads(line) for line in lines if "cds_auth_refused" in line]
+    access = [json.loads(line) for line in lines if '"event": "request"' in line]
+    assert refused and all(entry["request_id"] == "req-42-abc" for entry in refused)
+    assert access and access[0]["request_id"] == "req-42-abc"

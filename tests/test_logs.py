@@ -1,6 +1,7 @@
 """The JSON request log: one line per request, request id echoed, knowledge versions, and no patient data."""
 
 import json
+import re
 
 import pytest
 
@@ -89,3 +90,12 @@ def test_probes_and_scrapes_stay_out_of_the_info_log(capsys):
     for path in ("/healthz", "/readyz", "/metrics"):
         assert client.get(path).status_code == 200
     assert requests_in(capsys.readouterr().err) == []
+
+
+def test_the_readmes_samples_show_the_vocabulary_that_ships():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shipped = json.loads((root / "rules" / "knowledge" / "data" / "vocabulary.json").read_text())["version"]
+    shown = set(re.findall(r'"vocabulary_version": "([0-9a-f]+)"', (root / "README.md").read_text()))
+    assert shown == {shipped}, "update the README's samples after a vocabulary rebuild"
