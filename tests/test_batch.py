@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,37 @@ def test_unknown_csv_column_is_a_usage_error(tmp_path):
     path.write_text("patient_id,name,colour\n1,oxycodone,blue\n")
     status, _, stderr = batch(path)
     assert status == 2 and "unknown CSV column(s) 'colour'" in stderr
+
+
+def run_batch(*args, env=None, stdin=None):
+    """The command without --no-progress: stderr is a pipe, as in a nightly job."""
+    import os
+
+    out = subprocess.run([sys.executable, "-m", "service.batch", *map(str, args)], cwd=ROOT, input=stdin,
+                         capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **(env or {})})
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_off_a_terminal_there_is_no_bar_but_plain_progress_lines():
+    status, _stdout, stderr = run_batch(NDJSON, "--workers", "1", env={"LDN_PROGRESS_SECONDS": "0"})
+    assert status == 0, stderr
+    assert "lines/s" not in stderr and "%|" not in stderr  # no tqdm bar in a log file
+    assert re.search(r"^screening: \d+ lines read, \d+ patients checked, 0 failed$", stderr, re.M)
+
+
+def test_a_bar_can_be_asked_for_and_switched_off():
+    _status, _stdout, stderr = run_batch(NDJSON, "--workers", "1", "--progress")
+    assert "lines/s" in stderr and "%|" in stderr
+    _status, _stdout, stderr = run_batch(NDJSON, "--workers", "1", "--no-progress", env={"LDN_PROGRESS_SECONDS": "0"})
+    assert "screening:" not in stderr
+
+
+def test_a_repeated_ndjson_patient_is_reported_like_a_repeated_csv_patient():
+    record = {"patient_id": "p1", "as_of": "2026-11-25",
+              "medications": [{"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True}]}
+    text = "\n".join(json.dumps(r) for r in (record, {**record, "patient_id": "p2"}, record)) + "\n"
+    status, stdout, stderr = batch("-", "--workers", "1", stdin=text)
+    assert status == 1
+    assert "line 3: patient_id 'p1' appears again" in stderr
+    assert sorted({r["patient_id"] for r in records(stdout)}) == ["p1", "p2"]
+    assert [r["line"] for r in records(stdout) if r["patient_id"] == "p1"] == [1]

@@ -13,8 +13,8 @@ from typing import BinaryIO, TextIO
 
 from schemas.check import DEFAULT_MAX_MEDICATIONS
 from service.batch.pool import outcomes_in_order
-from service.batch.readers import UsageError, format_of, read_items
-from service.batch.records import LineError
+from service.batch.readers import SeenIds, UsageError, format_of, read_items
+from service.batch.records import LineError, PatientResult
 from service.batch.summary import Summary
 from service.batch.writers import writer_for
 
@@ -22,6 +22,8 @@ EXIT_OK = 0  # every line was checked
 EXIT_LINES_FAILED = 1  # at least one line failed; each was reported on stderr and skipped
 EXIT_USAGE = 2  # bad arguments, unreadable input, unusable CSV header (argparse uses 2 as well)
 
+
+PROGRESS_SECONDS = 30.0  # how often a plain progress line is written when stderr is not a terminal
 
 def _date(value: str) -> str:
     try:
@@ -73,8 +75,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_MAX_MEDICATIONS,
         help="medications per patient (default: %(default)s, as the API)",
     )
-    parser.add_argument("--vocabulary", help="vocabulary JSON (default: the bundled one)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "--vocabulary",
+        help="vocabulary JSON built by scripts/build_vocabulary.py (default: rules/knowledge/data/vocabulary.json)",
+    )
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress", action="store_true", help="a progress bar on stderr even when it is not a terminal"
+    )
+    shown.add_argument("--no-progress", action="store_true", help="no progress bar and no progress lines")
     return parser.parse_args(argv)
 
 
@@ -114,11 +123,16 @@ def run(
         if source is not stdin:
             source.close()
         return EXIT_USAGE
+    # A bar on a terminal (or when asked); in a nightly job's log, a plain line now and then instead.
+    bar = args.progress or (not args.no_progress and stderr.isatty())
+    plain = not bar and not args.no_progress
+    every = float(os.environ.get("LDN_PROGRESS_SECONDS", PROGRESS_SECONDS))
+    last_line = time.monotonic()
     total = None
-    if args.input != "-" and os.path.isfile(args.input) and not args.no_progress:
+    if args.input != "-" and os.path.isfile(args.input) and bar:
         total = _count_lines(args.input) - (input_format == "csv")
     progress = None
-    if not args.no_progress:
+    if bar:
         from tqdm import tqdm  # noqa: PLC0415
 
         progress = tqdm(
@@ -137,7 +151,15 @@ def run(
         items = read_items(source, input_format)
         writer = writer_for(sink, output_format)
         done = 1 if input_format == "csv" else 0  # the CSV header is a line read, not a patient
+        seen = SeenIds()
         for outcome in outcomes_in_order(items, args.workers, args.vocabulary, args.max_medications, args.as_of):
+            if isinstance(outcome, PatientResult):
+                if outcome.patient_id in seen:
+                    # As for CSV: a patient is checked once; a second record would double their alerts.
+                    outcome = LineError(outcome.first, outcome.last, f"line {outcome.first}: patient_id "
+                                        f"{outcome.patient_id!r} appears again (each patient once); skipped")
+                else:
+                    seen.add(outcome.patient_id)
             if isinstance(outcome, LineError):
                 summary.add_failure(outcome)
                 if progress is not None:
@@ -153,6 +175,11 @@ def run(
                 done = max(done, outcome.last)
                 if summary.patients % 256 == 0:
                     progress.set_postfix_str(f"{summary.patients} patients", refresh=False)
+            elif plain and time.monotonic() - last_line >= every:
+                last_line = time.monotonic()
+                stderr.write(f"screening: {outcome.last} lines read, {summary.patients} patients checked, "
+                             f"{summary.failed} failed\n")
+                stderr.flush()
     except UsageError as error:
         stderr.write(f"error: {error}\n")
         status = EXIT_USAGE
