@@ -3,9 +3,8 @@
 import glob
 import os
 import shutil
-import tempfile
 
-from service.runtime import default_workers, metrics_directory
+from service.runtime import default_workers, metrics_directory, temporary_directory
 
 bind = [os.environ.get("LDN_BIND", "127.0.0.1:8080")]
 # /metrics on its own port (LDN_METRICS_PORT), on the same interface: the app answers it only there, so a
@@ -64,7 +63,7 @@ _configured = os.environ.get(_MULTIPROC_ENV)
 # A fresh directory per master (named after its pid), so two gunicorns on one machine never wipe each other's
 # files and a dead master's directory can be recognised. A configured directory that cannot be written (a
 # read-only container without its tmpfs) falls back to /dev/shm, or stops here with one line saying what to mount.
-_fallbacks = tuple(p for p in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(p))
+_fallbacks = tuple(p for p in ("/dev/shm", temporary_directory()) if p and os.path.isdir(p))
 for _parent in _fallbacks:
     _remove_orphaned_multiproc_dirs(_parent)
 _directory = metrics_directory(_configured, _fallbacks)

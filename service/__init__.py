@@ -21,7 +21,9 @@ DEFAULTS: dict[str, object] = {
     "CDS_TRUSTED_ISSUERS": {},  # issuer -> JWKS URL
     "CDS_AUDIENCE": None,  # public base URL the EHR calls
     "CDS_ALLOW_UNSIGNED": False,  # local development only
-    "CDS_JTI_CACHE_SIZE": 100_000,
+    "CDS_JTI_CACHE_SIZE": 100_000,  # for CDS_JTI_STORE=memory
+    "CDS_JTI_STORE": "sqlite",  # replay protection shared by the workers: sqlite (default), redis://…, memory
+    "CDS_JTI_DB": None,  # the SQLite file (default: beside the workers' metrics)
     "FHIR_TIMEOUT_SECONDS": 3.0,
     "METRICS_PORT": None,  # when set, /metrics answers only on this port (gunicorn.conf.py binds it too)
 }

@@ -4,7 +4,6 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from urllib.parse import urlsplit
 
 import jwt
@@ -12,6 +11,9 @@ import requests
 from flask import current_app, request
 
 from service.errors import Unauthorized
+from service.replay import JtiCache, ReplayStoreUnavailable, replay_store
+
+__all__ = ["JtiCache", "TokenRejected", "require_cds_auth"]  # JtiCache: the in-process store, re-exported
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +33,6 @@ DISCOVERY_PATH = "/cds-services"
 
 class TokenRejected(Exception):
     """Why a token was refused, for the log only (the caller gets a bare 401)."""
-
-
-class JtiCache:
-    """Seen (issuer, jti) pairs until their token expires: bounded, thread-safe, per process."""
-
-    def __init__(self, max_size):
-        self.max_size = max(1, int(max_size))
-        self._seen = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_use(self, key, expires_at, now=None):
-        """Record key; False if it was already used by an unexpired token."""
-        now = time.time() if now is None else now
-        with self._lock:
-            # Tokens have a capped lifetime, so insertion order is close to expiry order: purge from the front.
-            while self._seen and next(iter(self._seen.values())) < now - LEEWAY_SECONDS:
-                self._seen.popitem(last=False)
-            if key in self._seen and self._seen[key] >= now - LEEWAY_SECONDS:
-                return False
-            self._seen[key] = expires_at
-            self._seen.move_to_end(key)
-            while len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-            return True
 
 
 class JwksCache:
@@ -153,7 +131,7 @@ class CdsAuth:
             float(config.get("FHIR_TIMEOUT_SECONDS") or 3.0),
             float(config.get("CDS_JWKS_MIN_REFRESH_SECONDS", JWKS_MIN_REFRESH_SECONDS)),
         )
-        self.jti = JtiCache(config.get("CDS_JTI_CACHE_SIZE") or 100_000)
+        self.jti = replay_store(config)
 
     def announce(self):
         """Say at start-up how CDS Hooks calls are secured, loudly when they are not."""
@@ -235,7 +213,13 @@ class CdsAuth:
             raise TokenRejected("lifetime too long")
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             raise TokenRejected("bad jti")
-        if not self.jti.first_use((issuer, jti), exp, now):
+        try:
+            first = self.jti.first_use((issuer, jti), exp, now)
+        except ReplayStoreUnavailable as error:
+            # Unable to tell a replay from a first use: refuse, never accept.
+            log.error(f"CDS Hooks replay store unavailable: {error}", extra={"event": "cds_replay_store"})
+            raise TokenRejected("replay store unavailable") from error
+        if not first:
             raise TokenRejected("replayed jti")
         return claims
 

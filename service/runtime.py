@@ -51,6 +51,15 @@ def default_workers(root: Path = Path("/sys/fs/cgroup")) -> int:
     return available_cpus(root)
 
 
+def temporary_directory() -> str | None:
+    """The platform's temporary directory, or None when none is writable (a read-only container without a tmpfs:
+    tempfile.gettempdir() raises there)."""
+    try:
+        return tempfile.gettempdir()
+    except FileNotFoundError:
+        return None
+
+
 def _writable(path: str) -> bool:
     try:
         os.makedirs(path, exist_ok=True)

@@ -74,3 +74,15 @@ def test_gunicorn_with_an_unwritable_metrics_directory_starts_on_the_fallback(tm
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "is not writable" in out.stderr
+
+
+def test_no_usable_temporary_directory_is_none_not_a_crash(monkeypatch):
+    import tempfile
+
+    from service.runtime import temporary_directory
+
+    def nowhere():
+        raise FileNotFoundError("No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "gettempdir", nowhere)  # a read-only root without a tmpfs
+    assert temporary_directory() is None
