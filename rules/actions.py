@@ -23,7 +23,7 @@ OVERRIDES_BY_CODE = {
 DEFAULT_OVERRIDES = ("prescriber-aware", "benefit-outweighs-risk", "will-monitor")
 
 
-def override_reasons(code):
+def override_reasons(code: str) -> list[tuple[str, str]]:
     """(code, display) of the override reasons offered for an alert code."""
     return [(reason, OVERRIDE_REASONS[reason]) for reason in OVERRIDES_BY_CODE.get(code, DEFAULT_OVERRIDES)]
 
@@ -35,14 +35,14 @@ REPLACE_WITH_COMPOUNDED_LDN = frozenset({"tablet-splitting"})
 COMPOUNDED_LDN_SIG = "Take 1 capsule by mouth at bedtime"
 
 
-def replacement_ldn_dose(dose_mg):
+def replacement_ldn_dose(dose_mg: float | None) -> float:
     """The compounded LDN dose offered in place of a divided tablet: the order's dose when it is in the LDN
     range's reach, otherwise the target dose."""
     ceiling = definitions.LDN_MAX_DAILY_MG
     return dose_mg if dose_mg and 0 < dose_mg <= ceiling else ceiling
 
 
-def compounded_ldn_product(dose_mg):
+def compounded_ldn_product(dose_mg: float) -> str:
     """The product text of the compounded LDN replacement order."""
     return f"naltrexone {dose_mg:g} mg capsule (compounded low-dose naltrexone)"
 

@@ -1,6 +1,14 @@
 """What a rule unit is: its identity, the guideline it encodes, its durable-rules clauses and how it explains itself."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rules.common import Condition
+    from service.checker import RuleContext
 
 SEVERITIES = ("critical", "high", "moderate", "low", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -17,7 +25,7 @@ class Reference:
     pmid: str | None = None
     doi: str | None = None
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, str]:
         """The reference as it appears in alerts and the catalogue."""
         out = {"id": self.id, "title": self.title, "citation": self.citation}
         for key in ("url", "pmid", "doi"):
@@ -31,7 +39,7 @@ class Clause:
     """One durable-rules declaration: a name and a function returning the when_all patterns."""
 
     name: str
-    patterns: object  # () -> tuple of durable.lang expressions
+    patterns: Callable[[], tuple[Condition, ...]]  # () -> the when_all patterns (durable.lang expressions)
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,13 @@ class Explanation:
     summary: str
     rationale: str
     recommendation: str
-    medications: tuple = ()
+    medications: tuple[str, ...] = ()
+
+
+# What a rule's explanation is given: one dict per match of one of its clauses, alias -> the matched fact.
+Findings = list[dict[str, dict[str, Any]]]
+# A rule's explanation: (findings, context) -> Explanation.
+Explain = Callable[[Findings, "RuleContext"], Explanation]
 
 
 @dataclass(frozen=True)
@@ -65,13 +79,13 @@ class Rule:
     guideline: str
     when: str
     then: str
-    clauses: tuple
-    references: tuple
-    explain: object  # (findings, patient) -> Explanation; findings are dicts of alias -> fact
+    clauses: tuple[Clause, ...]
+    references: tuple[Reference, ...]
+    explain: Explain  # (findings, context) -> Explanation; findings are dicts of alias -> fact
     guideline_source: str = "LDN guidance summary"
-    notes: tuple = field(default=())
+    notes: tuple[str, ...] = field(default=())
 
-    def catalogue_entry(self):
+    def catalogue_entry(self) -> dict[str, Any]:
         """What GET /v1/rules says of this rule."""
         return {
             "id": self.id,

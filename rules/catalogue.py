@@ -1,5 +1,7 @@
 """The rule catalogue: every rule unit, in the order the engine declares them and the catalogue lists them."""
 
+from typing import Any
+
 from rules import (
     definitions,
     duplicate_naltrexone,
@@ -12,11 +14,12 @@ from rules import (
     tablet_splitting,
     unrecognized,
 )
+from rules.base import Rule
 
 RULESET_NAME = "ldn-safety"
 RULESET_VERSION = "1.0.0"
 
-RULES = (
+RULES: tuple[Rule, ...] = (
     opioid_dependence.RULE,
     opioid_free_interval.RULE_CRITICAL,
     opioid_use.RULE_FULL_DOSE,
@@ -40,19 +43,19 @@ RULES = (
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
-def catalogue():
+def catalogue() -> list[dict[str, Any]]:
     """The rules as GET /v1/rules returns them."""
     return [rule.catalogue_entry() for rule in RULES]
 
 
-def definition_catalogue():
+def definition_catalogue() -> list[dict[str, Any]]:
     """The named definitions the rules are built from, with the references they rest on."""
     return [entry.as_dict() for entry in definitions.catalogue()]
 
 
-def sources():
+def sources() -> list[dict[str, str]]:
     """Every reference any rule or definition cites, once, by id."""
-    found = {}
+    found: dict[str, dict[str, str]] = {}
     for rule in RULES:
         for ref in rule.references:
             found.setdefault(ref.id, ref.as_dict())

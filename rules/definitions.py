@@ -5,9 +5,22 @@ rule bodies, facts and normalisation read it as `definitions.NAME` when they run
 every rule that uses it (tests/test_thresholds.py mutates each one and expects a golden case to fail).
 """
 
+from __future__ import annotations
+
+import typing
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rules import references as refs
+
+# `typing.TYPE_CHECKING`, not a bare TYPE_CHECKING: every public upper-case name of this module is read as a
+# threshold (rules.common.thresholds, tests/test_thresholds.py).
+if typing.TYPE_CHECKING:
+    import datetime
+
+    from rules.base import Reference
+    from rules.knowledge.normalise import NormalisedMedication
 
 # --- Thresholds -------------------------------------------------------------------------------------------------
 
@@ -38,12 +51,12 @@ def _same(a, b):
 # --- Definitions ------------------------------------------------------------------------------------------------
 
 
-def oral_naltrexone(med):
+def oral_naltrexone(med: NormalisedMedication) -> bool:
     """Oral single-ingredient naltrexone (not the injection, Contrave, or a sequestered opioid combination)."""
     return med.has("naltrexone_oral")
 
 
-def standard_dose_therapy(med):
+def standard_dose_therapy(med: NormalisedMedication) -> bool:
     """A standard regimen of the naltrexone tablet label: 25 mg or 50 mg once daily, or 50, 100 or 150 mg on an
     intermittent schedule (every other day, every third day, three times a week) totalling at most 350 mg a week.
     A compounded or LDN-labelled product is never standard-dose therapy: commercial tablets serve those regimens."""
@@ -62,7 +75,7 @@ def standard_dose_therapy(med):
     )
 
 
-def low_dose_use(med):
+def low_dose_use(med: NormalisedMedication) -> bool:
     """Low-dose naltrexone: oral naltrexone that is compounded or LDN-labelled, or a commercial product whose daily
     dose is at most the top of the LDN range."""
     if not oral_naltrexone(med):
@@ -72,7 +85,7 @@ def low_dose_use(med):
     return med.daily_mg is not None and med.daily_mg <= LDN_MAX_DAILY_MG + _TOLERANCE
 
 
-def regimen_unclear(med):
+def regimen_unclear(med: NormalisedMedication) -> bool:
     """Commercial oral naltrexone whose daily dose is known and is neither low-dose use nor standard therapy."""
     return (
         oral_naltrexone(med)
@@ -82,13 +95,15 @@ def regimen_unclear(med):
     )
 
 
-def full_dose_naltrexone(med):
+def full_dose_naltrexone(med: NormalisedMedication) -> bool:
     """Naltrexone beyond low-dose use: the extended-release injection, or commercial oral naltrexone that is not
     low-dose use (standard-dose therapy, or a dose between the two). The labels' blockade statements are theirs."""
     return med.has("naltrexone_er_injection") or (oral_naltrexone(med) and not low_dose_use(med))
 
 
-def recent_extended_release(status, classes, given, as_of):
+def recent_extended_release(
+    status: str, classes: Collection[str], given: datetime.date | None, as_of: datetime.date
+) -> bool:
     """An extended-release naltrexone injection given within its dosing interval still blocks opioids, though its
     order is completed or stopped: it counts as current naltrexone. given: the injection date (or None)."""
     return (
@@ -99,14 +114,16 @@ def recent_extended_release(status, classes, given, as_of):
     )
 
 
-def naltrexone_start_date(starting, as_of):
+def naltrexone_start_date(starting: Iterable[NormalisedMedication], as_of: datetime.date) -> datetime.date:
     """When a proposed naltrexone starts: its start_date when that is in the future (the earliest, if several
     orders are proposed), otherwise as_of."""
     planned = [med.start_date for med in starting if med.start_date is not None and med.start_date > as_of]
     return min(planned) if planned else as_of
 
 
-def last_opioid_use(stated, medications, before):
+def last_opioid_use(
+    stated: datetime.date | None, medications: Iterable[NormalisedMedication], before: datetime.date
+) -> tuple[datetime.date, str] | tuple[None, None]:
     """The latest known opioid use up to a date: the stated last use, or the end date of an opioid order that ends
     by then; (date, source) with source "stated" or the medication's id, or (None, None)."""
     candidates = [(stated, "stated")] if stated else []
@@ -117,7 +134,7 @@ def last_opioid_use(stated, medications, before):
     return max(candidates, key=lambda pair: pair[0]) if candidates else (None, None)
 
 
-def opioid_free_days_needed(last_was_long_acting):
+def opioid_free_days_needed(last_was_long_acting: bool) -> int:
     """The opioid-free interval the label asks for: 10 days, or 14 after methadone or buprenorphine."""
     return OPIOID_FREE_DAYS_AFTER_MAINTENANCE if last_was_long_acting else OPIOID_FREE_DAYS
 
@@ -131,13 +148,13 @@ class Definition:
 
     name: str
     meaning: str
-    sources: tuple
+    sources: tuple[Reference, ...]
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "meaning": self.meaning, "sources": [s.id for s in self.sources]}
 
 
-def catalogue():
+def catalogue() -> list[Definition]:
     """The definitions with their current values, for the rule catalogue."""
     return [
         Definition(

@@ -6,14 +6,21 @@ naltrexone product here: its naltrexone stays sequestered when taken as directed
 the opioid-use rules see. Each rule unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
-from rules.base import Clause, Explanation, Rule
-from rules.common import join_names, names_of, summary_with_names
+from rules.base import Clause, Explanation, Findings, Rule
+from rules.common import Condition, join_names, names_of, summary_with_names
 from rules.references import LDN_GUIDANCE, VIVITROL_LABEL
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
-def several_naltrexone_products(er_injection):
+
+def several_naltrexone_products(er_injection: bool) -> Condition:
     """The patient fact when at least two naltrexone-containing products are current or proposed."""
     return c.patient << (
         (m.kind == "patient")
@@ -31,7 +38,7 @@ def _described(med):
     return f"{med.name} ({purpose})" if purpose else med.name
 
 
-def explain(findings, context):
+def explain(findings: Findings, context: RuleContext) -> Explanation:
     patient = findings[0]["patient"]
     ids = patient["naltrexone_product_ids"]
     names = names_of(context, ids)

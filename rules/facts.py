@@ -4,11 +4,20 @@ Rule conditions stay single-fact tests and equality joins (durable-rules crashes
 flag, number and date difference a rule needs is computed here, in plain Python, and named for what it means.
 """
 
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rules import definitions
 from rules.knowledge.conditions import read_condition
 from rules.knowledge.normalise import COMMERCIAL_NALTREXONE_TABLETS_MG
+
+if TYPE_CHECKING:
+    from rules.knowledge.normalise import NormalisedMedication
+    from rules.knowledge.vocabulary import Vocabulary
 
 PATIENT_ID = "patient"
 _CUT_WORDS = frozenset({"quarter", "quarters", "dissolve", "dissolved", "crush", "crushed", "shave", "pieces"})
@@ -19,12 +28,12 @@ _AMBIGUOUS_CUT_WORDS = frozenset({"cut", "split", "divide", "divided", "break", 
 class Facts:
     """What is posted to the engine, and the normalised medications behind it (by id)."""
 
-    patient: dict
-    medications: list
-    by_id: dict
+    patient: dict[str, Any]
+    medications: list[dict[str, Any]]
+    by_id: dict[str, NormalisedMedication]
 
 
-def rounded(value):
+def rounded(value: float | None) -> float | None:
     """A quantity rounded to 4 decimals (so 3 × 1.5 mg compares as 4.5), None kept."""
     return None if value is None else round(value, 4)
 
@@ -70,10 +79,10 @@ def _course_days(med, as_of):
     return (end - med.start_date).days
 
 
-def medication_fact(med, index, as_of):
+def medication_fact(med: NormalisedMedication, index: int, as_of: datetime.date) -> dict[str, Any] | None:
     """The fact for one normalised medication; None when no rule could use it."""
     ldn = definitions.low_dose_use(med)
-    fact = {
+    fact: dict[str, Any] = {
         "kind": "medication",
         "pid": PATIENT_ID,
         # The engine identifies facts by "id": ours are positional, the caller's id travels as "ref".
@@ -124,21 +133,26 @@ def _ingredients_of(medications, med_id):
     return next((m.ingredients for m in medications if m.id == med_id), ())
 
 
-def patient_fact(patient, medications, vocabulary, as_of):
+def patient_fact(
+    patient: Mapping[str, Any],
+    medications: Sequence[NormalisedMedication],
+    vocabulary: Vocabulary,
+    as_of: datetime.date,
+) -> dict[str, Any]:
     """The patient fact: naltrexone on the list, evidence of dependence, last opioid use, procedures."""
     # A sequestered combination (Embeda) releases no naltrexone as directed: it is not a naltrexone product here.
     naltrexone = [m for m in medications if m.has("naltrexone_product") and m.current
                   and not m.has("naltrexone_sequestered_combination")]
     active = [m for m in naltrexone if m.has("naltrexone_active")]
     established = [m for m in active if not m.proposed]
-    kinds = {}
+    kinds: dict[str, list[str]] = {}
     for condition in patient.get("conditions") or ():
         reading = read_condition(vocabulary, condition)
         if reading.kind:
             kind = "opioid_use_disorder" if reading.abuse_only else reading.kind
             kinds.setdefault(kind, []).append(reading.label)
     maintenance_meds = [m for m in medications if m.has("opioid_maintenance")]
-    fact = {
+    fact: dict[str, Any] = {
         "kind": "patient",
         "pid": PATIENT_ID,
         "id": PATIENT_ID,
@@ -194,7 +208,12 @@ def patient_fact(patient, medications, vocabulary, as_of):
     return fact
 
 
-def build_facts(patient, medications, vocabulary, as_of):
+def build_facts(
+    patient: Mapping[str, Any] | None,
+    medications: Sequence[NormalisedMedication],
+    vocabulary: Vocabulary,
+    as_of: datetime.date,
+) -> Facts:
     """The facts for one request: the patient fact and the medication facts rules can use."""
     med_facts = [f for f in (medication_fact(m, i, as_of) for i, m in enumerate(medications)) if f is not None]
     patient_facts = patient_fact(patient or {}, medications, vocabulary, as_of)

@@ -10,11 +10,16 @@ disorder follows its own label, and a commercial dose that is neither is the nal
 unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
 from rules import definitions as d
-from rules.base import Clause, Rule, Text
-from rules.common import explain_with, is_set, is_unset
+from rules.base import Clause, Findings, Rule, Text
+from rules.common import Condition, explain_with, is_set, is_unset
 from rules.references import (
     CREE_2010,
     KIM_FISHMAN_2020,
@@ -27,15 +32,18 @@ from rules.references import (
     YOUNGER_MACKEY_2009,
 )
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
+
 TRIAL_EVIDENCE = (LDN_GUIDANCE, YOUNGER_2014, PARKITNY_YOUNGER_2017, KIM_FISHMAN_2020)
 
 
-def ldn_in_use():
+def ldn_in_use() -> Condition:
     """A current or proposed low-dose naltrexone."""
     return (m.kind == "medication") & is_set(m.ldn) & is_set(m.current)
 
 
-def ended_course(low, high):
+def ended_course(low: int, high: int) -> Condition:
     """A stopped or completed LDN course that lasted low <= days < high."""
     return (
         (m.kind == "medication")
@@ -46,7 +54,7 @@ def ended_course(low, high):
     )
 
 
-def daily_doses(_findings, context, ids):
+def daily_doses(_findings: Findings, context: RuleContext, ids: Iterable[str]) -> str:
     """'name: 6 mg a day; name …' for the medications an alert names."""
     parts = []
     for med in (context.medications[i] for i in ids):
@@ -59,7 +67,7 @@ def daily_doses(_findings, context, ids):
     return "; ".join(parts)
 
 
-def course_lengths(findings, context, _ids):
+def course_lengths(findings: Findings, context: RuleContext, _ids: Iterable[str]) -> str:
     """'name: 40 days' for each course an alert names."""
     return "; ".join(f"{context.medications[f['ldn']['ref']].name}: {f['ldn']['course_days']} days" for f in findings)
 

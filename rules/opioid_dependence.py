@@ -7,11 +7,16 @@ maintenance (naltrexone label).
 Each rule unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
 from rules import definitions as d
-from rules.base import Clause, Explanation, Rule
+from rules.base import Clause, Explanation, Findings, Rule
 from rules.common import (
+    Condition,
     ids_of,
     is_set,
     is_unset,
@@ -22,13 +27,16 @@ from rules.common import (
 )
 from rules.references import ICD10CM_F11, LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
-def patient_with(flag):
+
+def patient_with(flag: str) -> Condition:
     """The naltrexone patient fact with one more precomputed flag set."""
     return c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & is_set(getattr(m, flag)))
 
 
-def diagnosed_patient(flag):
+def diagnosed_patient(flag: str) -> Condition:
     """The naltrexone patient with a diagnosis flag set, unless naltrexone already treats their opioid use
     disorder (established injection or standard-dose tablets: the diagnosis is then its indication)."""
     return c.patient << (
@@ -36,7 +44,7 @@ def diagnosed_patient(flag):
     )
 
 
-def maintenance_product():
+def maintenance_product() -> Condition:
     """A current or proposed OUD maintenance product (methadone, buprenorphine for OUD)."""
     return c.maintenance << medication_of_this_patient(is_set(m.opioid_maintenance) & is_set(m.current))
 
@@ -63,7 +71,7 @@ _INTERVAL = (
 )
 
 
-def explain_dependence(findings, context):
+def explain_dependence(findings: Findings, context: RuleContext) -> Explanation:
     """Gather every piece of evidence into one critical alert."""
     evidence, maintenance = _evidence(findings, context)
     naltrexone = context.patient["naltrexone_ids"]
@@ -85,7 +93,7 @@ def explain_dependence(findings, context):
     )
 
 
-def explain_use_disorder(findings, context):
+def explain_use_disorder(findings: Findings, context: RuleContext) -> Explanation:
     """Opioid abuse or a mild use disorder: establish current use and dependence."""
     evidence, _ = _evidence(findings, context)
     return Explanation(
@@ -104,7 +112,7 @@ def explain_use_disorder(findings, context):
     )
 
 
-def explain_history(findings, context):
+def explain_history(findings: Findings, context: RuleContext) -> Explanation:
     """Remission is not current dependence: say what was seen."""
     patient = context.patient
     return Explanation(

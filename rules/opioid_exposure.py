@@ -7,9 +7,13 @@ Samidorphan (Lybalvi) is itself an opioid antagonist whose label contraindicates
 Each rule unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
-from rules.base import Clause, Explanation, Rule
+from rules.base import Clause, Explanation, Findings, Rule
 from rules.common import (
     ids_of,
     is_set,
@@ -19,6 +23,9 @@ from rules.common import (
     summary_with_names,
 )
 from rules.references import LDN_GUIDANCE, LYBALVI_LABEL, PERIPHERAL_ANTAGONIST_LABELS
+
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
 # What each medication that implies opioid exposure is for, as its label states it.
 PURPOSES = {
@@ -38,7 +45,7 @@ def _purpose(med):
     return f"{med.name} {found[0]}" if found else f"{med.name} implies opioid treatment"
 
 
-def explain_signal(findings, context):
+def explain_signal(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "signal")
     names = names_of(context, ids)
     meds = [context.medications[i] for i in ids]
@@ -66,7 +73,7 @@ def explain_signal(findings, context):
     )
 
 
-def explain_samidorphan(findings, context):
+def explain_samidorphan(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "samidorphan")
     return Explanation(
         summary=summary_with_names("Two opioid antagonists: naltrexone with samidorphan ({names}).", names_of(context, ids)),

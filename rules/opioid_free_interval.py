@@ -7,20 +7,27 @@ last opioid use to the naltrexone start, a planned start date included (rules.de
 carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
 from rules import definitions as d
-from rules.base import Clause, Explanation, Rule
-from rules.common import is_set, is_unset
+from rules.base import Clause, Explanation, Findings, Rule
+from rules.common import Condition, is_set, is_unset
 from rules.references import NALTREXONE_LABEL, VIVITROL_LABEL
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
-def naltrexone_start():
+
+def naltrexone_start() -> Condition:
     """The patient fact of a naltrexone start with a known last opioid use."""
     return (m.kind == "patient") & is_set(m.naltrexone_start)
 
 
-def _explain(findings, context):
+def _explain(findings: Findings, context: RuleContext) -> Explanation:
     patient = findings[0]["start"]
     days = patient["days_since_last_opioid"]
     window = d.opioid_free_days_needed(patient["last_opioid_maintenance"])

@@ -6,10 +6,15 @@ containing medicines, such as cough and cold preparations, antidiarrheal prepara
 The rule unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
-from rules.base import Clause, Explanation, Rule
+from rules.base import Clause, Explain, Explanation, Findings, Rule
 from rules.common import (
+    Condition,
     ids_of,
     is_set,
     is_unset,
@@ -20,26 +25,29 @@ from rules.common import (
 )
 from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW, VIVITROL_LABEL
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
-def current_opioid():
+
+def current_opioid() -> Condition:
     """A current or proposed opioid agonist (any use: analgesic, cough, antidiarrheal, maintenance)."""
     return c.opioid << medication_of_this_patient(is_set(m.opioid_agonist) & is_set(m.current))
 
 
-def analgesic_opioid(is_analgesic):
+def analgesic_opioid(is_analgesic: bool) -> Condition:
     """A current or proposed opioid, by whether it is an analgesic or maintenance opioid (what the labels
     contraindicate) or another opioid (cough, antidiarrheal)."""
     kind = is_set(m.opioid_analgesic) if is_analgesic else is_unset(m.opioid_analgesic)
     return c.opioid << medication_of_this_patient(is_set(m.opioid_agonist) & is_set(m.current) & kind)
 
 
-def naltrexone_patient(full_dose):
+def naltrexone_patient(full_dose: bool) -> Condition:
     """The patient on naltrexone, by whether any of it is full-dose (standard-dose tablets or the injection)."""
     return c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & (m.naltrexone_full_dose == full_dose))
 
 
-def _explain(full_dose):
-    def explain(findings, context):
+def _explain(full_dose: bool) -> Explain:
+    def explain(findings: Findings, context: RuleContext) -> Explanation:
         """One alert for every opioid found alongside naltrexone."""
         opioids = ids_of(findings, "opioid")
         naltrexone = context.patient["naltrexone_ids"]

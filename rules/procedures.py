@@ -7,14 +7,21 @@ acting one, titrated, under continuous monitoring (naltrexone label).
 Each rule unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
-from rules.base import Clause, Explanation, Rule
+from rules.base import Clause, Explanation, Findings, Rule
 from rules.common import is_set, join_names, summary_with_names
 from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW, VIVITROL_LABEL
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
-def explain(findings, context):
+
+def explain(findings: Findings, context: RuleContext) -> Explanation:
     patient = findings[0]["patient"]
     return Explanation(
         summary=summary_with_names("Procedure planned for a patient on naltrexone: {names}.", patient["procedures"]),

@@ -7,14 +7,21 @@ The rule unit below carries its When/Then. A whole 50 mg tablet, or half along t
 the tablet and raises nothing.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
-from rules.base import Clause, Rule
-from rules.common import ids_of, is_set, medication_explanation
+from rules.base import Clause, Explanation, Findings, Rule
+from rules.common import Condition, ids_of, is_set, medication_explanation
 from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL
 
+if TYPE_CHECKING:
+    from service.checker import RuleContext
 
-def commercial_tablet_in_use():
+
+def commercial_tablet_in_use() -> Condition:
     """A current or proposed commercial naltrexone tablet."""
     return (m.kind == "medication") & is_set(m.commercial_naltrexone_tablet) & is_set(m.current)
 
@@ -26,7 +33,7 @@ def _division(med):
     return f"{med.dose_mg:g} mg from a {strength} tablet" if divided else f"a divided {strength} tablet"
 
 
-def explain(findings, context):
+def explain(findings: Findings, context: RuleContext) -> Explanation:
     """Name each tablet and the dose it is being cut to."""
     ids = ids_of(findings, "tablet")
     details = "; ".join(f"{med.name}: {_division(med)}" for med in (context.medications[i] for i in ids))

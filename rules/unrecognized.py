@@ -3,9 +3,13 @@
 Each rule unit below carries its When/Then.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from durable.lang import c, m
 
-from rules.base import Clause, Explanation, Rule
+from rules.base import Clause, Explanation, Findings, Rule
 from rules.common import (
     ids_of,
     is_set,
@@ -18,6 +22,10 @@ from rules.common import (
 )
 from rules.references import LDN_GUIDANCE, NALTREXONE_LABEL
 
+if TYPE_CHECKING:
+    from rules.knowledge.normalise import NormalisedMedication
+    from service.checker import RuleContext
+
 _KIND_WORDS = {"abbreviation": "abbreviation", "truncation": "shortened name", "spelling": "spelling",
                "sig": "word in the sig"}
 
@@ -26,7 +34,7 @@ def _quoted(words):
     return join_names([f'"{w}"' for w in dict.fromkeys(words)], 5)
 
 
-def describe_unread(med):
+def describe_unread(med: NormalisedMedication) -> str:
     """One sentence per line: which words were not understood and what each could be."""
     parts = [] if med.identified else ["matches no name or code the service knows"]
     if med.unmatched:
@@ -50,7 +58,7 @@ def _opioid_readings(med):
     ]
 
 
-def explain_possible_opioid(findings, context):
+def explain_possible_opioid(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "line")
     meds = [context.medications[i] for i in ids]
     naltrexone = context.patient["naltrexone_ids"]
@@ -71,7 +79,7 @@ def explain_possible_opioid(findings, context):
     )
 
 
-def explain_partial(findings, context):
+def explain_partial(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "line")
     meds = [context.medications[i] for i in ids]
     return Explanation(
@@ -90,7 +98,7 @@ def explain_partial(findings, context):
     )
 
 
-def explain_unrecognized(findings, context):
+def explain_unrecognized(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "medication")
     meds = [context.medications[i] for i in ids]
     names = [f'"{n}"' for n in names_of(context, ids)]

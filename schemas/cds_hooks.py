@@ -1,6 +1,7 @@
 """Marshmallow schemas of the CDS Hooks 2.0 envelope (service call and feedback): strict on what we rely on, tolerant of the rest."""
 
 import re
+from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
@@ -28,7 +29,7 @@ class FhirAuthorizationSchema(TolerantSchema):
     subject = fields.String(validate=validate.Length(max=MAX_TEXT))
 
     @validates("token_type")
-    def bearer(self, value, **kwargs):
+    def bearer(self, value: str, **kwargs: Any) -> None:
         """The spec allows only Bearer tokens."""
         if value.lower() != "bearer":
             raise ValidationError("Must be Bearer.")
@@ -43,7 +44,7 @@ class HookRequestSchema(TolerantSchema):
     prefetch = fields.Dict(allow_none=True)
 
     @validates_schema
-    def server_with_authorization(self, data, **kwargs):
+    def server_with_authorization(self, data: dict[str, Any], **kwargs: Any) -> None:
         """The spec: fhirServer is required when fhirAuthorization is sent."""
         if data.get("fhirAuthorization") and not data.get("fhirServer"):
             raise ValidationError("Required when fhirAuthorization is given.", "fhirServer")
@@ -59,14 +60,14 @@ class OrderContextSchema(TolerantSchema):
     draftOrders = fields.Dict(required=True)  # noqa: N815
 
     @validates("patientId")
-    def fhir_id(self, value, **kwargs):
+    def fhir_id(self, value: str, **kwargs: Any) -> None:
         """`123` or `Patient/123`; the id goes into FHIR queries, so only FHIR id characters."""
         bare = value.removeprefix("Patient/")
         if not FHIR_ID.match(bare):
             raise ValidationError("Must be a FHIR Patient id (letters, digits, '-' and '.', at most 64).")
 
     @validates("draftOrders")
-    def bundle(self, value, **kwargs):
+    def bundle(self, value: dict[str, Any], **kwargs: Any) -> None:
         """A FHIR Bundle."""
         if value.get("resourceType") != "Bundle":
             raise ValidationError("Must be a FHIR Bundle.")
@@ -97,7 +98,7 @@ class FeedbackItemSchema(TolerantSchema):
     outcomeTimestamp = fields.DateTime(required=True)  # noqa: N815
 
     @validates_schema
-    def consistent(self, data, **kwargs):
+    def consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
         """Accepted suggestions go with `accepted`, an override reason with `overridden`."""
         if data.get("outcome") == "overridden" and data.get("acceptedSuggestions"):
             raise ValidationError("Only with outcome accepted.", "acceptedSuggestions")

@@ -1,6 +1,8 @@
 """Marshmallow schemas of the native contract: the POST /v1/check request and its response."""
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -32,7 +34,7 @@ CONDITION_STATUSES = ("active", "recurrence", "relapse", "inactive", "remission"
 class SafeString(fields.String):
     """A string with a length limit and no control, format (bidi) or unassigned characters."""
 
-    def __init__(self, max_length=MAX_SHORT, min_length=1, **kwargs):
+    def __init__(self, max_length: int = MAX_SHORT, min_length: int = 1, **kwargs: Any) -> None:
         super().__init__(validate=validate.Length(min=min_length, max=max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -96,12 +98,12 @@ class QuantitySchema(StrictSchema):
     value = PositiveNumber(required=True)
     unit = fields.String(required=True)
 
-    def __init__(self, units, **kwargs):
+    def __init__(self, units: Iterable[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._units = {u.lower(): u for u in units}
 
     @validates_schema
-    def known_unit(self, data, **kwargs):
+    def known_unit(self, data: dict[str, Any], **kwargs: Any) -> None:
         """Units outside the list cannot be converted, so they cannot be checked."""
         unit = data.get("unit")
         if isinstance(unit, str) and unit.strip().lower() not in self._units:
@@ -127,7 +129,7 @@ class MedicationSchema(StrictSchema):
     end_date = fields.Date()
 
     @validates_schema
-    def named_or_coded(self, data, **kwargs):
+    def named_or_coded(self, data: dict[str, Any], **kwargs: Any) -> None:
         """A medication needs a name or a code to be checked at all."""
         if not data.get("name") and not data.get("codes"):
             raise ValidationError("Give at least one of name and codes.", "name")
@@ -142,7 +144,7 @@ class ConditionSchema(StrictSchema):
     status = fields.String(validate=validate.OneOf(CONDITION_STATUSES))
 
     @validates_schema
-    def named_or_coded(self, data, **kwargs):
+    def named_or_coded(self, data: dict[str, Any], **kwargs: Any) -> None:
         """A condition needs a name or a code."""
         if not data.get("name") and not data.get("codes"):
             raise ValidationError("Give at least one of name and codes.", "name")
@@ -165,18 +167,18 @@ class CheckRequestSchema(StrictSchema):
     medications = fields.List(fields.Nested(MedicationSchema), required=True)
     patient = fields.Nested(PatientSchema)
 
-    def __init__(self, max_medications=DEFAULT_MAX_MEDICATIONS, **kwargs):
+    def __init__(self, max_medications: int = DEFAULT_MAX_MEDICATIONS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_medications = max_medications
 
     @validates_schema(pass_original=True)
-    def within_limits(self, data, original, **kwargs):
+    def within_limits(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         """At most max_medications, each id unique (ids are how alerts point back at the caller's list)."""
         meds = data.get("medications") or []
         if len(meds) > self.max_medications:
             raise ValidationError(f"At most {self.max_medications} medications per request.", "medications")
-        seen = {}
-        errors = {}
+        seen: dict[str, int] = {}
+        errors: dict[int, dict[str, list[str]]] = {}
         for index, med in enumerate(meds):
             med_id = med.setdefault("id", str(index))
             if med_id in seen:
@@ -186,9 +188,9 @@ class CheckRequestSchema(StrictSchema):
             raise ValidationError({"medications": errors})
 
 
-def flatten_errors(messages, prefix=""):
+def flatten_errors(messages: object, prefix: str = "") -> dict[str, list[str]]:
     """Marshmallow's nested messages as {"medications[0].dose.value": ["..."]}."""
-    flat = {}
+    flat: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
             if isinstance(key, int):

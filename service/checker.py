@@ -1,8 +1,13 @@
 """The one pipeline every door uses: normalise the medications, build facts, run the engine, explain the alerts."""
 
+from __future__ import annotations
+
 import datetime
+import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rules.base import SEVERITY_RANK
 from rules.catalogue import RULES, RULESET_NAME, RULESET_VERSION
@@ -13,35 +18,41 @@ from rules.knowledge.recognize import close_spellings
 from rules.knowledge.vocabulary import load_vocabulary
 from service.engine import RuleEngine
 
+if TYPE_CHECKING:
+    from rules.base import Findings, Rule
+    from rules.knowledge.normalise import NormalisedMedication
+    from rules.knowledge.vocabulary import Vocabulary
+    from service.engine import Finding
+
 
 @dataclass(frozen=True)
 class RuleContext:
     """What a rule's explanation may read: the patient fact, the normalised medications, the check date."""
 
-    patient: dict
-    medications: dict
+    patient: dict[str, Any]  # the patient fact (rules.facts.patient_fact)
+    medications: dict[str, NormalisedMedication]  # by the caller's id
     as_of: datetime.date
-    spellings: dict  # medication id -> close names by spelling (explanation only, never a decision)
+    spellings: dict[str, list[str]]  # medication id -> close names by spelling (explanation only, never a decision)
 
 
 @dataclass
 class CheckResult:
     """Alerts, the normalised medications and timings of one check."""
 
-    alerts: list
-    medications: list
+    alerts: list[dict[str, Any]]
+    medications: list[dict[str, Any]]  # medication_view of each
     as_of: datetime.date
     engine_seconds: float
     normalise_seconds: float
-    conditions: list | None = None  # what each condition was read as, when the request gave conditions
+    conditions: list[dict[str, Any]] | None = None  # what each condition was read as, when the request gave conditions
 
 
 MAX_SPELLED = 10  # unrecognized medications per request that get close spellings (bounded work)
 
 
-def medication_view(med, spellings=()):
+def medication_view(med: NormalisedMedication, spellings: Iterable[str] | None = ()) -> dict[str, Any]:
     """What the service understood of one medication, as the API shows it (absent values omitted)."""
-    view = {
+    view: dict[str, Any] = {
         "id": med.id,
         "recognized": med.recognized,
         "ingredients": list(med.ingredients),
@@ -89,7 +100,7 @@ def medication_view(med, spellings=()):
     return view
 
 
-def condition_view(vocabulary, condition):
+def condition_view(vocabulary: Vocabulary, condition: Mapping[str, Any]) -> dict[str, Any]:
     """What the service read one condition as: the opioid-related kind, or that it is not opioid-related, or that a
     name mentioning opioids was not understood (never dropped silently)."""
     reading = read_condition(vocabulary, condition)
@@ -99,7 +110,7 @@ def condition_view(vocabulary, condition):
 class Checker:
     """Holds the vocabulary and the compiled rules; check() is safe to call from many threads."""
 
-    def __init__(self, vocabulary_path=None, rules=RULES):
+    def __init__(self, vocabulary_path: str | os.PathLike[str] | None = None, rules: Sequence[Rule] = RULES) -> None:
         self.vocabulary = load_vocabulary(vocabulary_path)
         self.engine = RuleEngine(rules, RULESET_NAME)
         self.rules_by_id = {rule.id: rule for rule in rules}
@@ -109,7 +120,7 @@ class Checker:
             "vocabulary_version": self.vocabulary.version,
         }
 
-    def check(self, request):
+    def check(self, request: Mapping[str, Any]) -> CheckResult:
         """Evaluate one validated request (the native contract's fields, dates as date objects)."""
         as_of = request.get("as_of") or datetime.datetime.now(datetime.UTC).date()
         started = time.perf_counter()
@@ -132,19 +143,21 @@ class Checker:
             conditions=[condition_view(self.vocabulary, c) for c in (request.get("patient") or {}).get("conditions") or ()],
         )
 
-    def _spellings(self, medications):
+    def _spellings(self, medications: Iterable[NormalisedMedication]) -> dict[str, list[str]]:
         """Close spellings for the first MAX_SPELLED unrecognized names (bounded work per request)."""
         unknown = [m for m in medications if not m.recognized and m.name][:MAX_SPELLED]
         found = {m.id: close_spellings(self.vocabulary, m.name) for m in unknown}
         return {k: v for k, v in found.items() if v}
 
     @staticmethod
-    def _alerts(findings, context, rules_by_id):
+    def _alerts(
+        findings: Iterable[Finding], context: RuleContext, rules_by_id: Mapping[str, Rule]
+    ) -> list[dict[str, Any]]:
         """One alert per rule that fired, explained by the rule, most severe first."""
-        grouped = {}
+        grouped: dict[str, Findings] = {}
         for rule_id, _clause, matched in findings:
             grouped.setdefault(rule_id, []).append(matched)
-        alerts = []
+        alerts: list[dict[str, Any]] = []
         for rule_id, matches in grouped.items():
             rule = rules_by_id[rule_id]
             explanation = rule.explain(matches, context)

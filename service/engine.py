@@ -14,17 +14,27 @@ What the engine gets wrong, and what this module does about it (see the project 
   also proves the engine really evaluated the request.
 """
 
+from __future__ import annotations
+
 import itertools
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import durable_rules_engine
 from durable import engine as durable_engine
 from durable import lang as durable_lang
 
+if TYPE_CHECKING:
+    from rules.base import Rule
+
 log = logging.getLogger(__name__)
+
+# What one fired clause reports: (our rule id, the clause name, {alias: the matched fact}).
+Finding = tuple[str, str, dict[str, dict[str, Any]]]
 
 
 class EngineError(RuntimeError):
@@ -47,8 +57,8 @@ class RuleEngine:
     Every evaluation must include exactly one fact with kind "patient": the sentinel rule fires on it.
     """
 
-    def __init__(self, rules, name):
-        self._findings = {}
+    def __init__(self, rules: Iterable[Rule], name: str) -> None:
+        self._findings: dict[str, list[Finding]] = {}
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-{id(self):x}-"
         self._lock = threading.Lock()
@@ -68,20 +78,20 @@ class RuleEngine:
         host.register_rulesets({full_name: definition})
         self._ruleset = host.get_ruleset(full_name)
 
-    def _recorder(self, rule_id, clause_name):
+    def _recorder(self, rule_id: str, clause_name: str) -> Callable[[Any], None]:
         """The consequence of one clause: record what matched under our own rule id."""
 
-        def record_finding(closure):
+        def record_finding(closure: Any) -> None:
             findings = self._findings[closure.s.sid]
             findings.append((rule_id, clause_name, {alias: dict(fact) for alias, fact in closure._m.items()}))
 
         return record_finding
 
-    def _next_sid(self):
+    def _next_sid(self) -> str:
         with self._lock:
             return self._prefix + str(next(self._ids))
 
-    def evaluate(self, facts):
+    def evaluate(self, facts: Sequence[Mapping[str, Any]]) -> list[Finding]:
         """Run every rule over one request's facts; returns [(rule_id, clause, {alias: fact})]."""
         if sum(1 for fact in facts if fact.get("kind") == "patient") != 1:
             raise EngineError("an evaluation needs exactly one patient fact")

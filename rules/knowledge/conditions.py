@@ -8,12 +8,19 @@ withdrawal), or long-term opioid use. A name that mentions an opioid but fits no
 understood, never dropped.
 """
 
+from __future__ import annotations
+
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from rules.knowledge.systems import ICD10CM, SNOMED
 from rules.knowledge.text import fold, phrase_key
+
+if TYPE_CHECKING:
+    from rules.knowledge.vocabulary import Vocabulary
 
 INACTIVE_STATUSES = frozenset({"inactive", "remission", "resolved"})
 
@@ -73,7 +80,7 @@ _ICD_MEANINGS = (("F11.11", "opioid abuse, in remission"), ("F11.21", "opioid de
                  ("Z79.891", "long-term (current) use of opiate analgesic"))
 
 
-def describe_icd(code):
+def describe_icd(code: str) -> str | None:
     """What an ICD-10-CM opioid code records ('opioid abuse' for F11.10), or None."""
     key = _icd_key(code)
     return next((meaning for prefix, meaning in _ICD_MEANINGS if key.startswith(prefix)), None)
@@ -135,7 +142,7 @@ def _read_name(vocabulary, name):
     return ConditionReading(None, False, name)
 
 
-def read_condition(vocabulary, condition):
+def read_condition(vocabulary: Vocabulary, condition: Mapping[str, Any]) -> ConditionReading:
     """What one condition is, by code first, then by its coding's display, then by name as written."""
     table = vocabulary.conditions
     reading = None
@@ -169,6 +176,6 @@ def read_condition(vocabulary, condition):
     return ConditionReading(kind, reading.understood, label, kind == "opioid_dependence" and _abuse_only(condition, label))
 
 
-def classify_condition(vocabulary, condition):
+def classify_condition(vocabulary: Vocabulary, condition: Mapping[str, Any]) -> str | None:
     """The opioid-related kind of one condition, or None."""
     return read_condition(vocabulary, condition).kind

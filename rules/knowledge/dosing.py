@@ -35,10 +35,10 @@ _SINGLE = re.compile(_NUM + r"\s*(mg|mcg|ug|g|gm)\b")
 
 
 @lru_cache(maxsize=4096)
-def parse_strengths(text):
+def parse_strengths(text: str) -> tuple[tuple[float, str], ...]:
     """Strengths written in a name, in order: ((value, unit), …) with unit mg, mg/mL or mcg/hr."""
     text = fold(text)
-    found = []
+    found: list[tuple[int, list[tuple[float, str]]]] = []
 
     def take(pattern, convert):
         nonlocal text
@@ -105,7 +105,7 @@ _AS_NEEDED = re.compile(r"\b(?:prn|p\.r\.n|as needed|when needed|if needed|as re
 
 
 @lru_cache(maxsize=2048)
-def parse_frequency(*texts):
+def parse_frequency(*texts: str | None) -> Frequency:
     """Frequency, as-needed and bedtime from the frequency, timing and sig text as written."""
     text = " ".join(fold(t) for t in texts if t)
     if not text.strip():
@@ -128,6 +128,7 @@ def parse_frequency(*texts):
                 break
     bedtime_words = bool(_BEDTIME.search(text))
     daytime_words = bool(_DAYTIME.search(text))
+    bedtime: bool | None
     if daytime_words or (times is not None and times > 1):
         bedtime = False
     elif bedtime_words:
@@ -161,7 +162,7 @@ class SigDose:
 
     mg: float | None = None
     units: float | None = None
-    split_words: tuple = ()
+    split_words: tuple[str, ...] = ()
 
 
 _DISSOLVE = re.compile(
@@ -200,7 +201,7 @@ _SPLIT_WORDS = re.compile(
 
 
 @lru_cache(maxsize=2048)
-def parse_sig_dose(text, strength_mg=None):
+def parse_sig_dose(text: str | None, strength_mg: float | None = None) -> SigDose:
     """The dose per administration from a sig as written; strength_mg lets mL and tablets become mg."""
     text = fold(text or "")
     if not text.strip():
@@ -221,10 +222,13 @@ def parse_sig_dose(text, strength_mg=None):
             return SigDose(mg=strength_mg * taken / volume, split_words=split_words)
     match = _PIECES.search(text)
     if match:
-        count = match.group(1)
-        pieces = float(_PIECES_NAMED.get(match.group(2)) or _COUNT_WORDS.get(count, count if count.isdigit() else 0))
-        taken = _PIECES_TAKEN.search(text[match.end():])
-        taken_count = float(WORD_NUMBERS.get(taken.group(1), taken.group(1))) if taken else 1.0
+        count_word = match.group(1)
+        pieces = float(
+            _PIECES_NAMED.get(match.group(2))  # type: ignore[arg-type]  # `or` typed from its left side; never None
+            or _COUNT_WORDS.get(count_word, count_word if count_word.isdigit() else 0)
+        )
+        taken_match = _PIECES_TAKEN.search(text[match.end():])
+        taken_count = float(WORD_NUMBERS.get(taken_match.group(1), taken_match.group(1))) if taken_match else 1.0
         if pieces > 0:
             return SigDose(units=taken_count / pieces, split_words=split_words)
     if _IN_HALF.search(text):
@@ -245,7 +249,7 @@ def parse_sig_dose(text, strength_mg=None):
     return SigDose(split_words=split_words)
 
 
-def drops_per_ml(text):
+def drops_per_ml(text: str | None) -> float | None:
     """Drops in one millilitre as the line states it ("1 mL = 20 drops"), or None when it does not."""
     text = fold(text or "")
     match = _DROPS_PER_ML[0].search(text)
@@ -258,7 +262,7 @@ def drops_per_ml(text):
     return float(match.group(1)) if match else None
 
 
-def volume_ml(value, unit):
+def volume_ml(value: float, unit: str) -> float | None:
     """A volume in mL, or None when the unit is not a volume."""
     factor = VOLUME_TO_ML.get(unit.lower())
     return value * factor if factor else None

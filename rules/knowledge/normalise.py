@@ -1,7 +1,12 @@
 """Turn one input medication into the facts the rules use: what it is, how it is taken, and whether it is current."""
 
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from rules.definitions import recent_extended_release
 from rules.knowledge.dosing import (
@@ -12,9 +17,12 @@ from rules.knowledge.dosing import (
     parse_strengths,
     volume_ml,
 )
-from rules.knowledge.recognize import EMPTY, reading_classes, recognize_code, recognize_text
+from rules.knowledge.recognize import EMPTY, Ambiguity, reading_classes, recognize_code, recognize_text
 from rules.knowledge.sig import read_sig, split_sig
 from rules.knowledge.text import fold
+
+if TYPE_CHECKING:
+    from rules.knowledge.vocabulary import Vocabulary
 
 CURRENT_STATUSES = frozenset({"active", "proposed", "on-hold"})
 # Commercial oral naltrexone comes only as 25, 50 and 100 mg tablets; anything else was compounded.
@@ -49,8 +57,8 @@ class NormalisedMedication:
     id: str
     name: str
     recognized: bool
-    ingredients: tuple
-    classes: frozenset
+    ingredients: tuple[str, ...]
+    classes: frozenset[str]
     form: str | None = None
     release: str | None = None
     compounded: bool = False
@@ -66,23 +74,23 @@ class NormalisedMedication:
     bedtime: bool | None = None
     schedule_stated: bool = False
     tablet_fraction: float | None = None
-    split_words: tuple = ()
-    start_date: object | None = None
-    end_date: object | None = None
-    matched: tuple = ()
-    unmatched: tuple = ()
-    assumptions: list = field(default_factory=list)
+    split_words: tuple[str, ...] = ()
+    start_date: datetime.date | None = None
+    end_date: datetime.date | None = None
+    matched: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    assumptions: list[str] = field(default_factory=list)
     identified: bool = False  # something was identified (recognized also needs every word accounted for)
-    expansions: tuple = ()
-    ambiguities: tuple = ()  # (Ambiguity, whether its readings differ for any rule)
-    possible_classes: frozenset = frozenset()  # classes an unresolved word could add
+    expansions: tuple[tuple[str, str], ...] = ()  # (word as written, what it was read as)
+    ambiguities: tuple[tuple[Ambiguity, bool], ...] = ()  # (Ambiguity, whether its readings differ for any rule)
+    possible_classes: frozenset[str] = frozenset()  # classes an unresolved word could add
 
     @property
-    def possible_opioid(self):
+    def possible_opioid(self) -> bool:
         """An unresolved word of the line could be an opioid the rules would otherwise see."""
         return "opioid_agonist" in self.possible_classes and "opioid_agonist" not in self.classes
 
-    def has(self, klass):
+    def has(self, klass: str) -> bool:
         """True when the medication carries a class (ingredient or product)."""
         return klass in self.classes
 
@@ -284,7 +292,9 @@ def _code_label(medication):
     return ", ".join(f"code {c['code']} ({c['system']})" for c in codes) or medication.get("id", "")
 
 
-def normalise_medication(vocabulary, medication, index, as_of):
+def normalise_medication(
+    vocabulary: Vocabulary, medication: Mapping[str, Any], index: int, as_of: datetime.date
+) -> NormalisedMedication:
     """Normalise one validated input medication (a dict from the request schema)."""
     name = medication.get("name") or ""
     displays = " ".join(c.get("display", "") for c in medication.get("codes") or ())
@@ -305,7 +315,7 @@ def normalise_medication(vocabulary, medication, index, as_of):
     per_unit = strength if strength_unit == "mg" else None
     drops = drops_per_ml(name + " " + sig_text)
     sigs = [(f, read_sig(text, per_unit, drops)) for f, text in (("instructions", sig_text), ("name", name_sig)) if text]
-    assumptions = []
+    assumptions: list[str] = []
     dose_mg, fraction = _dose(medication, strength, strength_unit, form, sigs, assumptions)
     split_words = tuple(sorted({w for _, sig in sigs for w in sig.split_words}))
     times, bedtime, as_needed, timing_stated = _frequency(medication, sigs, assumptions)
@@ -340,7 +350,8 @@ def normalise_medication(vocabulary, medication, index, as_of):
     still_blocking = recent_extended_release(status, classes, given, as_of)
     if still_blocking:
         assumptions.append(
-            f"counted as current: an extended-release injection given {(as_of - given).days} day(s) before as_of "
+            "counted as current: an extended-release injection given "
+            f"{(as_of - given).days} day(s) before as_of "  # type: ignore[operator]  # still_blocking: given is a date
             "still blocks opioids within its dosing interval"
         )
     identified = bool(ingredients) or any(not is_open for _, is_open in weighed)

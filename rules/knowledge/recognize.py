@@ -7,12 +7,16 @@ partner ingredients of the line admit. Context-dependent abbreviations ("T3", "M
 strength that follows them. What stays ambiguous or unexplained is reported with the line, never guessed.
 """
 
+from __future__ import annotations
+
 import bisect
 import difflib
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rules.knowledge.dosing import parse_strengths
 from rules.knowledge.sig import split_sig
@@ -29,6 +33,9 @@ from rules.knowledge.text import (
     split_brackets,
 )
 
+if TYPE_CHECKING:
+    from rules.knowledge.vocabulary import Vocabulary
+
 __all__ = ["NDC", "RXNORM", "EMPTY", "Ambiguity", "Reading", "Recognition", "recognize_code", "recognize_text"]
 
 _LONGEST_NAME = 8  # tokens; longer vocabulary names are not worth the scan
@@ -36,7 +43,8 @@ _MIN_TRUNCATION = 3  # letters: shorter words are abbreviations, read only from 
 _MAX_READINGS = 40  # a truncation with more readings than this is reported as unresolvable
 _MAX_COMBINATIONS = 512  # bounded work when fitting several truncations to one product
 _SPELLING_CUTOFF = 0.8
-_NDC_SHAPES = {  # labeler-product-package segment lengths of a 10-digit NDC, and where the 11th zero goes
+# Labeler-product-package segment lengths of a 10-digit NDC, and where the 11th zero goes.
+_NDC_SHAPES: dict[tuple[int, ...], Callable[[str, str, str], str]] = {
     (4, 4, 2): lambda a, b, c: "0" + a + b + c,
     (5, 3, 2): lambda a, b, c: a + "0" + b + c,
     (5, 4, 1): lambda a, b, c: a + b + "0" + c,
@@ -49,7 +57,7 @@ class Reading:
     """One thing an ambiguous word can be: a label a pharmacist would write and its ingredients."""
 
     label: str
-    ingredients: tuple
+    ingredients: tuple[str, ...]
     generic: bool = False  # the label is an ingredient's generic name (not a brand or synonym)
     opioid: bool = False  # one of its ingredients is an opioid agonist
 
@@ -64,7 +72,7 @@ class Ambiguity:
     """A word with several readings; how it arose ('abbreviation', 'truncation', 'spelling', 'sig')."""
 
     term: str
-    readings: tuple
+    readings: tuple[Reading, ...]
     kind: str
 
 
@@ -72,20 +80,21 @@ class Ambiguity:
 class Recognition:
     """What a text or code resolved to: ordered ingredients, product flags, and how each word was read."""
 
-    ingredients: tuple = ()
-    flags: frozenset = frozenset()
-    matched: tuple = ()  # the vocabulary keys or codes that matched, for explanation
-    unmatched: tuple = ()  # words that are none of drug, salt, strength, form, sig or noise
-    displays: tuple = ()  # reference product descriptions behind matched codes
-    expansions: tuple = ()  # (word as written, what it was read as) for truncations and abbreviations
-    ambiguities: tuple = ()  # Ambiguity records for words that were not resolved to one reading
+    ingredients: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+    matched: tuple[str, ...] = ()  # the vocabulary keys or codes that matched, for explanation
+    unmatched: tuple[str, ...] = ()  # words that are none of drug, salt, strength, form, sig or noise
+    displays: tuple[str, ...] = ()  # reference product descriptions behind matched codes
+    # (word as written, what it was read as) for truncations and abbreviations
+    expansions: tuple[tuple[str, str], ...] = ()
+    ambiguities: tuple[Ambiguity, ...] = ()  # Ambiguity records for words that were not resolved to one reading
 
     @property
-    def recognized(self):
+    def recognized(self) -> bool:
         """True when something was identified (normalise_medication decides whether every word was)."""
         return bool(self.ingredients)
 
-    def merge(self, other):
+    def merge(self, other: Recognition) -> Recognition:
         """Union two recognitions, keeping ingredient order of first appearance."""
         return Recognition(
             tuple(dict.fromkeys(self.ingredients + other.ingredients)),
@@ -132,7 +141,7 @@ def _classes(vocabulary, ingredients):
     return frozenset(c for i in ingredients for c in vocabulary.classes_of(i))
 
 
-def reading_classes(vocabulary, reading):
+def reading_classes(vocabulary: Vocabulary, reading: Reading) -> frozenset[str]:
     """The clinical classes of one reading (the union of its ingredients' classes)."""
     return _classes(vocabulary, reading.ingredients)
 
@@ -394,7 +403,7 @@ def _restating(recognition, certain):
     return replace(recognition, expansions=tuple(expansions), ambiguities=tuple(kept))
 
 
-def recognize_text(vocabulary, text):
+def recognize_text(vocabulary: Vocabulary, text: str) -> Recognition:
     """Identify the substances named in free text (a generic, a brand or a whole order line with its sig)."""
     return _recognize_text_cached(vocabulary, text)
 
@@ -419,7 +428,7 @@ def _recognize_text_cached(vocabulary, text):
     return result
 
 
-def normalise_ndc(code):
+def normalise_ndc(code: str) -> tuple[str, ...] | None:
     """The 11-digit form of an NDC written with or without hyphens; None when it is not an NDC shape."""
     text = code.strip()
     if re.fullmatch(r"\d{11}", text):
@@ -446,7 +455,7 @@ def _record_recognition(record, code):
     return Recognition(tuple(record["i"]), flags, (code,), (), (record["d"],))
 
 
-def recognize_code(vocabulary, system, code):
+def recognize_code(vocabulary: Vocabulary, system: str, code: str) -> Recognition:
     """Identify a coded medication (RxNorm product or ingredient RxCUI, NDC); EMPTY when unknown."""
     code = code.strip()
     if system == RXNORM:
@@ -473,9 +482,9 @@ def _names_with_prefix(vocabulary, prefix):
     return tuple(key for key in vocabulary.names if key.startswith(prefix) and " " not in key)
 
 
-def close_spellings(vocabulary, text):
+def close_spellings(vocabulary: Vocabulary, text: str) -> list[str]:
     """Close vocabulary names for the unknown words of a name. Suggestions only: they never decide an alert."""
-    suggestions = []
+    suggestions: list[str] = []
     for token in content_tokens(fold(text)):
         if len(token) < 4 or token == SEP or vocabulary.lookup_name(token):
             continue

@@ -40,7 +40,7 @@ _VOLUME_UNITS = {"teaspoon": "tsp", "teaspoons": "tsp", "tablespoon": "tbsp", "t
 
 
 @lru_cache(maxsize=4096)
-def split_sig(folded):
+def split_sig(folded: str) -> tuple[str, str]:
     """(product part, sig part) of a folded medication line; the sig part is '' when the line has none."""
     match = _SIG_START.search(folded)
     if not match or not folded[: match.start()].strip(" ,;:-("):
@@ -59,11 +59,11 @@ class Sig:
     as_needed: bool = False
     bedtime: bool | None = None
     timing_stated: bool = False
-    split_words: tuple = ()
+    split_words: tuple[str, ...] = ()
     units_per_day: float | None = None  # set for a schedule written as doses at different times of day
 
     @property
-    def states_dose(self):
+    def states_dose(self) -> bool:
         """True when the sig gives a dose in any measure."""
         return self.mg is not None or self.units is not None or self.ml is not None
 
@@ -96,7 +96,7 @@ def _count(word):
 
 
 @lru_cache(maxsize=4096)
-def read_sig(text, strength_mg=None, drops_per_ml=None):
+def read_sig(text: str | None, strength_mg: float | None = None, drops_per_ml: float | None = None) -> Sig:
     """Read a sig as written: dose (mg, units or mL), frequency, timing and as-needed; drops become mL when the
     line states how many drops make a millilitre."""
     text = fold(text or "")
@@ -108,7 +108,7 @@ def read_sig(text, strength_mg=None, drops_per_ml=None):
     drops = _DROP_DOSE.search(step) if drops_per_ml else None
     if drops and dose.mg is None:
         dose = SigDose(split_words=dose.split_words)
-        ml = float(drops.group(1)) / drops_per_ml
+        ml = float(drops.group(1)) / drops_per_ml  # type: ignore[operator]  # drops_per_ml is set when drops is
     elif dose.mg is None and dose.units is None:
         volume = _VOLUME_DOSE.search(step)
         bare = _BARE_COUNT.search(step)

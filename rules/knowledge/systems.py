@@ -17,7 +17,7 @@ _SPELLINGS.update({f"urn:oid:{oid}": uri for oid, uri in _OIDS.items()})
 _SPELLINGS.update({oid: uri for oid, uri in _OIDS.items()})
 
 
-def canonical_system(system):
+def canonical_system(system: str) -> str:
     """The canonical URI of a code system written as a URI (any case, trailing slash) or an OID; else as given."""
     text = system.strip()
     return _SPELLINGS.get(text.lower().rstrip("/"), text)

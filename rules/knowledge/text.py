@@ -102,7 +102,7 @@ _DROP = dict.fromkeys(map(ord, "\"'`\u00ae\u2122\u2120\u00a9\u24c7*"), None)
 _CONTROL_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
 
 
-def has_control_characters(text):
+def has_control_characters(text: str) -> bool:
     """True when text holds control, format (bidi marks) or unassigned characters; tab and newline pass."""
     if text.isascii() and text.isprintable():
         return False  # the common case, decided in C
@@ -112,19 +112,19 @@ def has_control_characters(text):
 
 
 @lru_cache(maxsize=8192)
-def fold(text):
+def fold(text: str) -> str:
     """Unicode-normalise, lower-case and strip marks that never distinguish medications."""
     text = unicodedata.normalize("NFKC", text.translate(_DROP)).translate(_DROP).lower()
     return text.replace("\u00b5", "u").replace("\u03bc", "u")
 
 
-def split_brackets(text):
+def split_brackets(text: str) -> tuple[str, list[str]]:
     """Return (text without bracketed parts, [bracketed parts]) — Epic writes brands in brackets."""
     inner = [part.strip() for part in _BRACKETS.findall(text) if part.strip()]
     return _BRACKETS.sub(" ", text), inner
 
 
-def tokens(text):
+def tokens(text: str) -> list[str]:
     """Tokenise folded text into words, '#N' brand numbers and the separator token."""
     text = _NUMBERED.sub(lambda match: " #" + match.group(1) + " ", text)
     out = []
@@ -150,7 +150,7 @@ def _bare_brand_number(toks, index):
     return following is None or not (_NUMBER.match(following) or following == SEP or following in FORM_WORDS)
 
 
-def content_tokens(text, drop_salts=True):
+def content_tokens(text: str, drop_salts: bool = True) -> list[str]:
     """The identity-bearing tokens of a name: no numbers, units, forms, release words or (optionally) salts."""
     toks = tokens(fold(text))
     out = []
@@ -170,11 +170,11 @@ def content_tokens(text, drop_salts=True):
     return out
 
 
-def name_key(text, drop_salts=True):
+def name_key(text: str, drop_salts: bool = True) -> str:
     """The normal form under which a name is stored and looked up."""
     return " ".join(content_tokens(text, drop_salts))
 
 
-def phrase_key(text):
+def phrase_key(text: str) -> str:
     """A plain phrase key (letters and digits only) for condition names and other free phrases."""
     return " ".join(re.findall(r"[a-z0-9]+", fold(text)))

@@ -1,8 +1,10 @@
 """Load and check the generated vocabulary file; refuse to run on a missing or corrupt one."""
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "vocabulary.json"
 
@@ -21,15 +23,16 @@ class Vocabulary:
     """The runtime knowledge: names, codes, ingredient classes and condition codes."""
 
     version: str
-    names: dict
-    rxcui: dict
-    ndc: dict
-    ingredient_rxcui: dict
-    classes: dict
-    conditions: dict
-    ambiguous: dict  # abbreviation -> readings with the strength ranges and words that tell them apart
+    names: dict[str, str]  # name key -> "ingredient;ingredient|flag,flag"
+    rxcui: dict[str, dict[str, Any]]  # RxCUI -> {"i": ingredients, "d": display, "f": flags}
+    ndc: dict[str, dict[str, Any]]  # 11-digit NDC -> the same record
+    ingredient_rxcui: dict[str, str]  # ingredient RxCUI -> ingredient
+    classes: dict[str, tuple[str, ...]]  # ingredient -> clinical classes
+    conditions: dict[str, dict[str, str]]  # "icd10cm" / "snomed" / "names" -> code or phrase -> kind
+    # abbreviation -> readings with the strength ranges and words that tell them apart
+    ambiguous: dict[str, list[dict[str, Any]]]
 
-    def lookup_name(self, key):
+    def lookup_name(self, key: str) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """Ingredients and flags for a normalised name key, or None."""
         value = self.names.get(key)
         if value is None:
@@ -37,12 +40,12 @@ class Vocabulary:
         ingredients, _, flags = value.partition("|")
         return tuple(ingredients.split(";")), frozenset(flags.split(",")) if flags else frozenset()
 
-    def classes_of(self, ingredient):
+    def classes_of(self, ingredient: str) -> tuple[str, ...]:
         """The clinical classes of an ingredient (empty for ordinary medications)."""
         return self.classes.get(ingredient, ())
 
 
-def load_vocabulary(path=None):
+def load_vocabulary(path: str | os.PathLike[str] | None = None) -> Vocabulary:
     """Read the vocabulary JSON and check that it is complete enough to be safe."""
     path = Path(path) if path else DEFAULT_PATH
     try:
