@@ -50,14 +50,12 @@ class HookRequestSchema(TolerantSchema):
             raise ValidationError("Required when fhirAuthorization is given.", "fhirServer")
 
 
-class OrderContextSchema(TolerantSchema):
-    """The context of order-select and order-sign (selections only matter to order-select)."""
+class PatientViewContextSchema(TolerantSchema):
+    """The context of patient-view: who opened whose chart (no draft orders)."""
 
     userId = SafeString(max_length=MAX_SHORT)  # noqa: N815
     patientId = SafeString(required=True, max_length=MAX_SHORT)  # noqa: N815
     encounterId = SafeString(max_length=MAX_SHORT)  # noqa: N815
-    selections = fields.List(SafeString(max_length=MAX_SHORT), validate=validate.Length(max=MAX_SELECTIONS))
-    draftOrders = fields.Dict(required=True)  # noqa: N815
 
     @validates("patientId")
     def fhir_id(self, value: str, **kwargs: Any) -> None:
@@ -65,6 +63,13 @@ class OrderContextSchema(TolerantSchema):
         bare = value.removeprefix("Patient/")
         if not FHIR_ID.match(bare):
             raise ValidationError("Must be a FHIR Patient id (letters, digits, '-' and '.', at most 64).")
+
+
+class OrderContextSchema(PatientViewContextSchema):
+    """The context of order-select and order-sign (selections only matter to order-select)."""
+
+    selections = fields.List(SafeString(max_length=MAX_SHORT), validate=validate.Length(max=MAX_SELECTIONS))
+    draftOrders = fields.Dict(required=True)  # noqa: N815
 
     @validates("draftOrders")
     def bundle(self, value: dict[str, Any], **kwargs: Any) -> None:

@@ -14,6 +14,7 @@ from rules.knowledge.text import has_control_characters
 MAX_NAME = 500
 MAX_TEXT = 2000
 MAX_SHORT = 200
+MAX_DAYS_SUPPLY = 365  # a pharmacy claim's days' supply
 MAX_ID = 128
 MAX_CODES = 20
 MAX_CONDITIONS = 200
@@ -127,6 +128,9 @@ class MedicationSchema(StrictSchema):
     status = fields.String(validate=validate.OneOf(MEDICATION_STATUSES))
     start_date = fields.Date()
     end_date = fields.Date()
+    # A pharmacy fill: handed over on dispensed_on, covering days_supply days (dispensed_on + days_supply - 1).
+    dispensed_on = fields.Date()
+    days_supply = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_DAYS_SUPPLY))
 
     @validates_schema
     def named_or_coded(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -136,6 +140,9 @@ class MedicationSchema(StrictSchema):
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
             raise ValidationError("Must not be before start_date.", "end_date")
+        if data.get("days_supply") is not None and not data.get("dispensed_on"):
+            raise ValidationError("Needs dispensed_on: a supply covers days from the day it was dispensed.",
+                                  "days_supply")
 
 
 class ConditionSchema(StrictSchema):

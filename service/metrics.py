@@ -4,7 +4,6 @@ import os
 import time
 
 from flask import Response, abort, current_app, g, request
-from werkzeug.exceptions import MethodNotAllowed
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -15,6 +14,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from werkzeug.exceptions import MethodNotAllowed
 
 # prometheus_client picks file-backed values when PROMETHEUS_MULTIPROC_DIR is set at import time (gunicorn.conf.py
 # sets it); without it (tests, a single process) the metrics live in this process's default registry.

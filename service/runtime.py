@@ -27,9 +27,9 @@ def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     except (OSError, ValueError):
         pass
     try:
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return quota / period if quota > 0 and period > 0 else None
+        v1_quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        v1_period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return v1_quota / v1_period if v1_quota > 0 and v1_period > 0 else None
     except (OSError, ValueError):
         return None
 

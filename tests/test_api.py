@@ -233,3 +233,16 @@ def test_api_key_when_configured():
     problem(client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer wrong"}), 401)
     ok = client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(("medication", "field"), [
+    ({"name": "oxycodone 5 mg tablet", "days_supply": 30}, "days_supply"),
+    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": 0}, "days_supply"),
+    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": 366}, "days_supply"),
+    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": "30"}, "days_supply"),
+    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "yesterday", "days_supply": 30}, "dispensed_on"),
+])
+def test_a_dispense_is_validated_naming_the_field(client, medication, field):
+    response = client.post("/v1/check", json={"medications": [medication]})
+    assert response.status_code == 422
+    assert any(field in path for path in response.get_json()["errors"]), response.get_json()

@@ -239,3 +239,19 @@ def test_a_repeated_ndjson_patient_is_reported_like_a_repeated_csv_patient():
     assert "line 3: patient_id 'p1' appears again" in stderr
     assert sorted({r["patient_id"] for r in records(stdout)}) == ["p1", "p2"]
     assert [r["line"] for r in records(stdout) if r["patient_id"] == "p1"] == [1]
+
+
+def test_pharmacy_claims_rows_with_dispense_dates_give_the_interval_alert(tmp_path):
+    claims = tmp_path / "claims.csv"
+    claims.write_text(
+        "patient_id,id,name,dispensed_on,days_supply,status,as_of\n"
+        "MRN-7,c1,tramadol 50 mg tablet,2026-10-01,30,,2026-11-25\n"
+        "MRN-7,c2,tramadol 50 mg tablet,2026-11-10,10,,\n"
+        "MRN-7,ldn,naltrexone 1.5 mg capsule (compounded),,,proposed,\n"
+        "MRN-8,c1,tramadol 50 mg tablet,,30,,2026-11-25\n"
+    )
+    status, stdout, stderr = batch(claims, "--workers", "1")
+    assert status == 1, stderr  # MRN-8: days_supply without dispensed_on is that patient's error
+    by_patient = {r["patient_id"]: r for r in records(stdout)}
+    assert by_patient["MRN-7"]["code"] == "opioid-free-interval" and by_patient["MRN-7"]["severity"] == "critical"
+    assert "MRN-8" not in by_patient and "days_supply" in stderr

@@ -295,7 +295,7 @@ def test_secured_golden_call_still_gives_cards(secured):
 
 
 def _configmap():
-    import yaml  # noqa: PLC0415
+    import yaml
 
     path = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes" / "configmap.yaml"
     return yaml.safe_load(path.read_text())["data"]

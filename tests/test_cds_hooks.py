@@ -157,7 +157,8 @@ def hook_call(drafts, prefetch=None, hook="order-sign", **extra):
         "hook": hook,
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "context": {"userId": "Practitioner/1", "patientId": PID, "draftOrders": bundle(*drafts)},
-        "prefetch": {"medicationRequests": None, "medicationStatements": None, "conditions": None},
+        "prefetch": {"medicationRequests": None, "medicationStatements": None, "conditions": None,
+                     "medicationDispenses": None},
     }
     if prefetch:
         body["prefetch"].update(prefetch)
@@ -176,20 +177,23 @@ OXY = {"coding": [{"system": RXNORM, "code": "1049621", "display": "oxycodone hy
 # --- Discovery --------------------------------------------------------------------------------------------------
 
 
-def test_discovery_lists_both_services_with_prefetch(cds_app, contract):
+def test_discovery_lists_the_services_with_prefetch(cds_app, contract):
     response = cds_app.test_client().get("/cds-services")
     assert response.status_code == 200
     contract.validate_response("/cds-services", "get", response)
     body = response.get_json()
     validate_cds(body, "Discovery")
     services = {s["id"]: s for s in body["services"]}
-    assert {k: s["hook"] for k, s in services.items()} == {"ldn-order-select": "order-select", "ldn-order-sign": "order-sign"}
+    assert {k: s["hook"] for k, s in services.items()} == {
+        "ldn-order-select": "order-select", "ldn-order-sign": "order-sign", "ldn-patient-view": "patient-view"}
     for service in services.values():
         assert service["title"] and service["description"] and service["usageRequirements"]
         prefetch = service["prefetch"]
         assert prefetch["medicationRequests"] == "MedicationRequest?patient={{context.patientId}}&status=active"
         assert prefetch["medicationStatements"].startswith("MedicationStatement?patient={{context.patientId}}")
         assert prefetch["conditions"] == "Condition?patient={{context.patientId}}"
+        assert prefetch["medicationDispenses"] == "MedicationDispense?patient={{context.patientId}}"
+        assert prefetch["medicationAdministrations"] == "MedicationAdministration?patient={{context.patientId}}"
 
 
 # --- Golden EHR requests ----------------------------------------------------------------------------------------
@@ -692,3 +696,70 @@ def test_a_cds_call_answers_well_under_500_ms(cds_app):
     timings.sort()
     # Median and 95th percentile, not the maximum: one garbage collection on a busy CI runner is not the service.
     assert statistics.median(timings) < 0.1 and timings[int(len(timings) * 0.95)] < 0.5
+
+
+def _dispense(rid, concept, handed_over, days, status="completed"):
+    return {"resourceType": "MedicationDispense", "id": rid, "status": status, "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{PID}"}, "whenHandedOver": handed_over,
+            "daysSupply": {"value": days, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"}}
+
+
+@pytest.mark.parametrize(("status", "cards"), [("completed", ["opioid-use"]), ("in-progress", ["opioid-use"]),
+                                               ("entered-in-error", []), ("cancelled", []), ("declined", [])])
+def test_a_dispensed_opioid_still_covering_today_counts_unless_the_dispense_does_not(cds, status, cards):
+    today = datetime.datetime.now(datetime.UTC).date()
+    fill = _dispense("d1", OXY, (today - datetime.timedelta(days=5)).isoformat(), 30, status)
+    body = cds(hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+                         prefetch={"medicationDispenses": bundle(fill)}))
+    assert codes(body) == cards
+
+
+def test_a_dispense_that_ran_out_sets_the_last_opioid_use(cds):
+    today = datetime.datetime.now(datetime.UTC).date()
+    fill = _dispense("d1", OXY, (today - datetime.timedelta(days=12)).isoformat(), 10)  # last dose due 3 days ago
+    body = cds(hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+                         prefetch={"medicationDispenses": bundle(fill)}))
+    assert codes(body) == ["opioid-free-interval"]
+    assert body["cards"][0]["indicator"] == "critical"
+
+
+def test_dispenses_are_fetched_from_the_fhir_server_when_not_prefetched(cds):
+    today = datetime.datetime.now(datetime.UTC).date()
+    fill = _dispense("d1", OXY, today.isoformat(), 30)
+
+    def handle(path, headers):
+        resources = [fill] if path.startswith("/MedicationDispense") else []
+        return 200, {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}, 0
+
+    with http_server(handle) as (base, seen):
+        call = hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")], fhirServer=base)
+        del call["prefetch"]["medicationDispenses"]
+        body = cds(call)
+    assert codes(body) == ["opioid-use"]
+    assert any(hit["path"].startswith(f"/MedicationDispense?patient={PID}") for hit in seen)
+
+
+def test_an_inpatient_opioid_administration_is_read_when_prefetched(cds):
+    now = datetime.datetime.now(datetime.UTC)
+    dose = {"resourceType": "MedicationAdministration", "id": "a1", "status": "completed",
+            "medicationCodeableConcept": {"text": "morphine 2 mg IV"}, "subject": {"reference": f"Patient/{PID}"},
+            "effectiveDateTime": (now - datetime.timedelta(days=2)).isoformat()}
+    body = cds(hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+                         prefetch={"medicationAdministrations": bundle(dose)}))
+    assert codes(body) == ["opioid-free-interval"]  # given 2 days ago: the last opioid use
+
+
+def test_patient_view_reviews_existing_therapy_without_draft_actions(cds):
+    context = {"userId": "Practitioner/1", "patientId": PID}
+    oxy = med_request("oxy-1", OXY, status="active")
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": context,
+            "prefetch": {"medicationRequests": bundle(LDN_ACTIVE, oxy), "medicationStatements": None,
+                         "conditions": None, "medicationDispenses": None}}
+    answer = cds(body, service="ldn-patient-view")
+    assert codes(answer) == ["opioid-use"]
+    assert all("suggestions" not in card for card in answer["cards"])  # nothing drafted, nothing to remove
+
+
+def test_patient_view_refuses_an_order_hook(cds):
+    call = hook_call([med_request("x", OXY)])
+    cds(call, service="ldn-patient-view", status=400)

@@ -70,7 +70,7 @@ def cds(meds):
                                     "entry": [{"resource": r} for r in drafts]}},
         "prefetch": {"medicationRequests": {"resourceType": "Bundle", "type": "searchset",
                                             "entry": [{"resource": r} for r in active]},
-                     "medicationStatements": None, "conditions": None},
+                     "medicationStatements": None, "conditions": None, "medicationDispenses": None},
     }
     answer = client.post("/cds-services/ldn-order-sign", json=body).get_json()
     # A card names no medications; the native alert behind it is asked for through the same translation.

@@ -343,10 +343,21 @@ def normalise_medication(
             assumptions.append("compounded (no commercial naltrexone product has this form or strength)")
     status = medication.get("status") or "active"
     end_date = medication.get("end_date")
+    start_date = medication.get("start_date")
+    dispensed_on = medication.get("dispensed_on")
+    if dispensed_on is not None:
+        # A fill covers dispensed_on .. dispensed_on + days_supply - 1: past exposure once that has run out,
+        # current while it covers as_of. The last day of supply is when the last dose was due.
+        start_date = start_date or dispensed_on
+        days_supply = medication.get("days_supply")
+        if end_date is None and days_supply:
+            end_date = dispensed_on + datetime.timedelta(days=days_supply - 1)
+        elif end_date is None:
+            assumptions.append(f"dispensed on {dispensed_on.isoformat()} with no days' supply: treated as current")
     ended = end_date is not None and end_date < as_of and status in CURRENT_STATUSES
     if ended:
         assumptions.append("treated as completed (end date before as_of)")
-    given = end_date or medication.get("start_date")
+    given = dispensed_on or end_date or start_date
     still_blocking = recent_extended_release(status, classes, given, as_of)
     if still_blocking:
         assumptions.append(
@@ -379,7 +390,7 @@ def normalise_medication(
         schedule_stated=stated_times is not None or timing_stated,
         tablet_fraction=fraction if form == "tablet" else None,
         split_words=split_words,
-        start_date=medication.get("start_date"),
+        start_date=start_date,
         end_date=end_date,
         matched=recognition.matched,
         unmatched=recognition.unmatched,

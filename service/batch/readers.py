@@ -31,6 +31,8 @@ CSV_MEDICATION_COLUMNS = (
     "status",
     "start_date",
     "end_date",
+    "dispensed_on",
+    "days_supply",
 )
 CSV_PATIENT_COLUMNS = ("as_of", "opioid_dependence", "last_opioid_use", "conditions")
 CSV_COLUMNS = ("patient_id", *CSV_MEDICATION_COLUMNS, *CSV_PATIENT_COLUMNS)

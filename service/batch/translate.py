@@ -13,7 +13,8 @@ from service.requests import JSONTextError, decode_json
 CODE_SYSTEMS = {"rxnorm": RXNORM, "ndc": NDC}
 TRUE_WORDS = {"true", "yes", "y", "1"}
 FALSE_WORDS = {"false", "no", "n", "0"}
-CSV_TEXT_COLUMNS = ("id", "name", "form", "frequency", "timing", "instructions", "status", "start_date", "end_date")
+CSV_TEXT_COLUMNS = ("id", "name", "form", "frequency", "timing", "instructions", "status", "start_date", "end_date",
+                    "dispensed_on")
 
 
 class InvalidLine(Exception):
@@ -108,6 +109,11 @@ def _medication(row: CsvRow) -> dict[str, Any]:
         flag = _boolean(row, column)
         if flag is not None:
             med[column] = flag
+    days = _number(row, "days_supply")
+    if days is not None:
+        if days != int(days):
+            raise InvalidLine("days_supply: must be a whole number of days", row.line)
+        med["days_supply"] = int(days)  # the schema checks the range and that dispensed_on is given
     return med
 
 

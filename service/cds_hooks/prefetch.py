@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from flask import current_app
 
-from service.cds_hooks.discovery import PREFETCH
+from service.cds_hooks.discovery import OPTIONAL_PREFETCH, PREFETCH
 from service.errors import BadRequest, PreconditionFailed
 from service.fhir import client as fhir_client
 
@@ -44,6 +44,10 @@ def gather_prefetch(prefetch, envelope, patient_id):
         if value is _MISSING or failed:
             value = _fetch(key, template, envelope, patient_id, deadline, failed)
         gathered[key] = resources_of(value)
+    for key in OPTIONAL_PREFETCH:
+        value = prefetch.get(key)
+        failed = isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+        gathered[key] = [] if failed else resources_of(value)
     return gathered
 
 

@@ -8,7 +8,7 @@ from flask import current_app, g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from schemas.cds_hooks import FeedbackSchema, HookRequestSchema, OrderContextSchema
+from schemas.cds_hooks import FeedbackSchema, HookRequestSchema, OrderContextSchema, PatientViewContextSchema
 from schemas.check import flatten_errors
 from service import cds_auth
 from service.cds_hooks import bp
@@ -21,6 +21,7 @@ from service.pipeline import current_pipeline
 from service.requests import read_json
 
 log = logging.getLogger(__name__)
+NO_DRAFTS = {"resourceType": "Bundle", "type": "collection", "entry": []}
 
 
 def _describe(errors, limit=8):
@@ -70,17 +71,22 @@ def discovery():
 
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id):
-    """One order-select or order-sign call: the draft orders and prefetch, checked by the native pipeline."""
+    """One order-select, order-sign or patient-view call: the drafts (none for patient-view) and the patient's
+    data, checked by the native pipeline."""
     service = _service(service_id)
     started = time.perf_counter()
     envelope = _load(HookRequestSchema(), read_json())
     if envelope["hook"] != service["hook"]:
         raise BadRequest(f"This service answers the {service['hook']} hook, not {envelope['hook']!r}.")
-    context = _load(OrderContextSchema(), envelope["context"], "context.")
+    viewing = service["hook"] == "patient-view"
+    context_schema = PatientViewContextSchema() if viewing else OrderContextSchema()
+    context = _load(context_schema, envelope["context"], "context.")
     patient_id = context["patientId"].removeprefix("Patient/")
     prefetch = envelope.get("prefetch") or {}
     gathered = gather_prefetch(prefetch, envelope, patient_id)
-    translation = translate(context["draftOrders"], gathered, prefetch, patient_id)
+    # patient-view reviews existing therapy: there are no drafts, so every card is about what the patient takes.
+    drafts = NO_DRAFTS if viewing else context["draftOrders"]
+    translation = translate(drafts, gathered, prefetch, patient_id)
     pipeline = current_pipeline()
     result = pipeline.check_validated(translation.validated(pipeline.schema)).result
     cards = [card_for(alert, result, translation, context) for alert in result.alerts]

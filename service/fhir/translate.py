@@ -289,6 +289,59 @@ def medication_from(resource, status, index):
     return {k: v for k, v in med.items() if v is not None}
 
 
+# MedicationDispense.status values that mean the patient has the supply; the others (entered-in-error, cancelled,
+# declined, stopped before handing over, preparation, on-hold, unknown) are not a supply the patient took home.
+DISPENSED_STATUS = frozenset(("completed", "in-progress"))
+ADMINISTERED_STATUS = frozenset(("completed", "in-progress"))
+MAX_DAYS_SUPPLY = 365
+
+
+def _days_supply(quantity):
+    """daysSupply as whole days, 1-365, or None when it is absent or not a number of days."""
+    value = _number(quantity.get("value")) if isinstance(quantity, dict) else None
+    unit = str(quantity.get("code") or quantity.get("unit") or "d").lower() if isinstance(quantity, dict) else "d"
+    if value is None or value <= 0 or unit not in ("d", "day", "days"):
+        return None
+    return max(1, min(MAX_DAYS_SUPPLY, round(value)))
+
+
+def dispense_from(resource, index):
+    """A native medication dict from a MedicationDispense (a fill: handed-over date and days' supply), or None."""
+    if resource.get("status") not in DISPENSED_STATUS:
+        return None
+    name, codes, form, strength = medication_identity(resource, index)
+    if not name and not codes:
+        return None
+    dosages = resource.get("dosageInstruction")
+    dosage = dosages[0] if isinstance(dosages, list) and dosages else None
+    med = {"name": name, "codes": codes or None, "form": form, "strength": strength}
+    med.update(dosage_fields(dosage))
+    med["dispensed_on"] = _date(resource.get("whenHandedOver")) or _date(resource.get("whenPrepared"))
+    if med["dispensed_on"]:
+        med["days_supply"] = _days_supply(resource.get("daysSupply"))
+    return {k: v for k, v in med.items() if v is not None}
+
+
+def administration_from(resource, index):
+    """A native medication dict from a MedicationAdministration (an inpatient dose given), or None."""
+    if resource.get("status") not in ADMINISTERED_STATUS:
+        return None
+    name, codes, form, strength = medication_identity(resource, index)
+    if not name and not codes:
+        return None
+    period = resource.get("effectivePeriod")
+    if isinstance(period, dict):
+        given = _date(period.get("end")) or _date(period.get("start"))
+    else:
+        given = _date(resource.get("effectiveDateTime"))
+    if given is None:
+        return None
+    # The dose was given on that day: a completed medication ending then, which sets the last opioid use.
+    med = {"name": name, "codes": codes or None, "form": form, "strength": strength, "status": "completed",
+           "start_date": given, "end_date": given}
+    return {k: v for k, v in med.items() if v is not None}
+
+
 def condition_from(resource):
     """A native condition dict from a FHIR Condition, or None (refuted, entered in error, or nothing coded)."""
     verification = {c.get("code") for c in _codings(resource.get("verificationStatus")) if isinstance(c.get("code"), str)}
@@ -362,7 +415,9 @@ def _native_id(resource, full_url, fallback):
 
 
 def translate(draft_orders, gathered, prefetch, patient_id):
-    """The native request for this patient: every draft MedicationRequest as proposed, plus the prefetched facts."""
+    """The native request for this patient: every draft MedicationRequest as proposed, plus the prefetched facts
+    (requests, statements, dispenses, administrations, conditions). patient-view has no drafts: draft_orders
+    is an empty Bundle."""
     index = ResourceIndex()
     index.add_bundle(draft_orders)
     for value in prefetch.values():
@@ -396,6 +451,12 @@ def translate(draft_orders, gathered, prefetch, patient_id):
                 if status in SKIPPED_STATUS:
                     continue
                 med = medication_from(resource, MEDICATION_STATUS.get(status, "active"), index)
+                if med is not None:
+                    native_id, reference = _native_id(resource, None, f"{rtype}-{number}")
+                    translation.add_medication(med, native_id, reference, draft=False)
+            elif rtype in ("MedicationDispense", "MedicationAdministration"):
+                reader = dispense_from if rtype == "MedicationDispense" else administration_from
+                med = reader(resource, index)
                 if med is not None:
                     native_id, reference = _native_id(resource, None, f"{rtype}-{number}")
                     translation.add_medication(med, native_id, reference, draft=False)
