@@ -101,8 +101,12 @@ logconfig_dict = {
     "disable_existing_loggers": False,
     "root": {"level": "WARNING", "handlers": ["json_stderr"]},
     "loggers": {
-        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["json_stderr"], "propagate": False,
-                           "qualname": "gunicorn.error"},
+        "gunicorn.error": {
+            "level": loglevel.upper(),
+            "handlers": ["json_stderr"],
+            "propagate": False,
+            "qualname": "gunicorn.error",
+        },
         # Access lines come from the app (service.access), without bodies; gunicorn's stay off.
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
     },

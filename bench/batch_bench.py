@@ -23,8 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 UNKNOWN = ("zorblatine 5 mg", "plinkorex 2 mg tablet", "Vitamin Gummies Kids", "cbd oil 10 mg/mL", "frobnitol")
-SIGS = ("take 1 tablet by mouth daily", "1 tab PO BID", "take 1 capsule at bedtime", "every 6 hours as needed",
-        "TID with meals", "")
+SIGS = (
+    "take 1 tablet by mouth daily",
+    "1 tab PO BID",
+    "take 1 capsule at bedtime",
+    "every 6 hours as needed",
+    "TID with meals",
+    "",
+)
 
 
 def _names(filename):
@@ -85,16 +91,35 @@ def write_input(path, count, fmt):
             writer.writerow(("patient_id", "name", "instructions", "frequency", "status", "as_of"))
             for patient in patients(count):
                 for med in patient["medications"]:
-                    writer.writerow((patient["patient_id"], med["name"], med.get("instructions", ""),
-                                     med.get("frequency", ""), med.get("status", ""), patient["as_of"]))
+                    writer.writerow(
+                        (
+                            patient["patient_id"],
+                            med["name"],
+                            med.get("instructions", ""),
+                            med.get("frequency", ""),
+                            med.get("status", ""),
+                            patient["as_of"],
+                        )
+                    )
         else:
             for patient in patients(count):
                 handle.write(json.dumps(patient) + "\n")
 
 
 def run_once(path, count, workers):
-    command = [sys.executable, "-m", "service.batch", str(path), "--workers", str(workers), "--no-progress",
-               "--output", os.devnull, "--format", "ndjson"]
+    command = [
+        sys.executable,
+        "-m",
+        "service.batch",
+        str(path),
+        "--workers",
+        str(workers),
+        "--no-progress",
+        "--output",
+        os.devnull,
+        "--format",
+        "ndjson",
+    ]
     peak = {"main": 0, "total": 0}
     done = threading.Event()
     started = time.perf_counter()
@@ -116,10 +141,16 @@ def run_once(path, count, workers):
     summary = stderr.decode()
     if process.returncode != 0:
         raise SystemExit(f"batch failed with {process.returncode}:\n{summary}")
-    return {"workers": workers, "patients": count, "seconds": round(elapsed, 2),
-            "patients_per_second": round(count / elapsed), "per_core": round(count / elapsed / workers),
-            "peak_rss_main_mib": round(peak["main"] / 1024, 1), "peak_rss_total_mib": round(peak["total"] / 1024, 1),
-            "summary": summary}
+    return {
+        "workers": workers,
+        "patients": count,
+        "seconds": round(elapsed, 2),
+        "patients_per_second": round(count / elapsed),
+        "per_core": round(count / elapsed / workers),
+        "peak_rss_main_mib": round(peak["main"] / 1024, 1),
+        "peak_rss_total_mib": round(peak["total"] / 1024, 1),
+        "summary": summary,
+    }
 
 
 def main():
@@ -141,9 +172,11 @@ def main():
 
 def report(result, show_summary):
     """One line of the table (and the command's own summary if asked)."""
-    print(f"{result['workers']:>7} {result['seconds']:>8} {result['patients_per_second']:>11} "
-          f"{result['per_core']:>9} {result['peak_rss_main_mib']:>7}Mi {result['peak_rss_total_mib']:>6}Mi",
-          flush=True)
+    print(
+        f"{result['workers']:>7} {result['seconds']:>8} {result['patients_per_second']:>11} "
+        f"{result['per_core']:>9} {result['peak_rss_main_mib']:>7}Mi {result['peak_rss_total_mib']:>6}Mi",
+        flush=True,
+    )
     if show_summary:
         print(result["summary"])
 

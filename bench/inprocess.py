@@ -42,8 +42,7 @@ def rss_kb():
 def stats(samples_ns):
     ordered = sorted(samples_ns)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return {"median_us": round(statistics.median(ordered) / 1000, 1), "p99_us": round(p99 / 1000, 1),
-            "n": len(ordered)}
+    return {"median_us": round(statistics.median(ordered) / 1000, 1), "p99_us": round(p99 / 1000, 1), "n": len(ordered)}
 
 
 def measure(fn, iterations, before=None, budget_s=20.0):
@@ -120,8 +119,10 @@ def child_body(path, iterations, cold_iterations):
     }
     with app.app_context():
         out["json_response"] = {"warm": measure(lambda: app.json.response(payload), n)}
-    out["check"] = {"warm": measure(lambda: checker.check(request), n),
-                    "cold": measure(lambda: checker.check(request), c, before=clear)}
+    out["check"] = {
+        "warm": measure(lambda: checker.check(request), n),
+        "cold": measure(lambda: checker.check(request), c, before=clear),
+    }
     return out
 
 
@@ -131,6 +132,7 @@ def child_load():
     start = time.perf_counter()
     import service  # noqa: PLC0415
     import service.checker  # noqa: PLC0415
+
     imported = time.perf_counter()
     rss_imported = rss_kb()
     checker = service.checker.Checker()
@@ -157,7 +159,7 @@ def run_child(args):
     line = next((text for text in proc.stdout.splitlines() if text.startswith("CHILD_JSON ")), None)
     if proc.returncode != 0 or line is None:
         return {"error": f"child exited {proc.returncode}", "stderr_tail": proc.stderr[-1500:]}
-    return json.loads(line[len("CHILD_JSON "):])
+    return json.loads(line[len("CHILD_JSON ") :])
 
 
 def main():
@@ -177,8 +179,16 @@ def main():
     report["load"] = run_child(["--child-load"])
     for path in sorted(BODIES.glob("*.json")):
         print(f"  in-process: {path.stem}", file=sys.stderr, flush=True)
-        report["bodies"][path.stem] = run_child(["--child-body", str(path), "--iterations", str(args.iterations),
-                                                 "--cold-iterations", str(args.cold_iterations)])
+        report["bodies"][path.stem] = run_child(
+            [
+                "--child-body",
+                str(path),
+                "--iterations",
+                str(args.iterations),
+                "--cold-iterations",
+                str(args.cold_iterations),
+            ]
+        )
     print("BENCH_JSON " + json.dumps(report))
 
 

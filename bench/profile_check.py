@@ -95,8 +95,10 @@ def unprofiled(app, make_environ, iterations):
         samples.append(time.perf_counter_ns() - start)
     assert body
     ordered = sorted(samples)
-    return {"median_us": round(statistics.median(ordered) / 1000, 1),
-            "p99_us": round(ordered[int(len(ordered) * 0.99)] / 1000, 1)}
+    return {
+        "median_us": round(statistics.median(ordered) / 1000, 1),
+        "p99_us": round(ordered[int(len(ordered) * 0.99)] / 1000, 1),
+    }
 
 
 def main():
@@ -124,8 +126,9 @@ def main():
     request_data = CheckRequestSchema(500).load(json.loads(raw))
 
     def make_environ():
-        return EnvironBuilder(path="/v1/check", method="POST", data=raw, content_type="application/json",
-                              base_url="http://127.0.0.1:8080").get_environ()
+        return EnvironBuilder(
+            path="/v1/check", method="POST", data=raw, content_type="application/json", base_url="http://127.0.0.1:8080"
+        ).get_environ()
 
     for _ in range(200):  # warm: caches, first-call imports
         checker.check(request_data)
@@ -146,7 +149,9 @@ def main():
     report["check_split"] = {label: round(s / total * 100, 1) for label, s in rows}
     report["check_split"]["other (check itself, dataclasses, time)"] = round(rest / total * 100, 1)
     print(f"# Profile of Checker.check: {args.iterations} calls, body {args.body} (cProfile, warm caches)\n", file=out)
-    print(f"total {total:.3f} s profiled = {total / args.iterations * 1e6:.0f} µs per call under the profiler\n", file=out)
+    print(
+        f"total {total:.3f} s profiled = {total / args.iterations * 1e6:.0f} µs per call under the profiler\n", file=out
+    )
     for label, s in rows:
         print(f"  {label:45s} {s / total * 100:5.1f}%  {s / args.iterations * 1e6:7.1f} µs/call", file=out)
     print(f"  {'other':45s} {rest / total * 100:5.1f}%  {rest / args.iterations * 1e6:7.1f} µs/call\n", file=out)
@@ -172,14 +177,21 @@ def main():
     rows, rest = split(stats, total, STAGES)
     report["flask_split"] = {label: round(s / total * 100, 1) for label, s in rows}
     report["flask_split"]["Flask/Werkzeug and the rest"] = round(rest / total * 100, 1)
-    print(f"\n\n# Profile of the Flask request path: {args.iterations} POST /v1/check through app(environ, "
-          f"start_response), body {args.body}\n", file=out)
-    print(f"total {total:.3f} s profiled = {total / args.iterations * 1e6:.0f} µs per request under the profiler\n",
-          file=out)
+    print(
+        f"\n\n# Profile of the Flask request path: {args.iterations} POST /v1/check through app(environ, "
+        f"start_response), body {args.body}\n",
+        file=out,
+    )
+    print(
+        f"total {total:.3f} s profiled = {total / args.iterations * 1e6:.0f} µs per request under the profiler\n",
+        file=out,
+    )
     for label, s in rows:
         print(f"  {label:45s} {s / total * 100:5.1f}%  {s / args.iterations * 1e6:7.1f} µs/req", file=out)
-    print(f"  {'Flask/Werkzeug and the rest':45s} {rest / total * 100:5.1f}%  {rest / args.iterations * 1e6:7.1f} µs/req",
-          file=out)
+    print(
+        f"  {'Flask/Werkzeug and the rest':45s} {rest / total * 100:5.1f}%  {rest / args.iterations * 1e6:7.1f} µs/req",
+        file=out,
+    )
     print("\n## Top functions by own time (Flask path)\n", file=out)
     out.write(text_of(stats, "tottime", 30))
     print("\n## Top functions by cumulative time (Flask path)\n", file=out)
@@ -188,17 +200,28 @@ def main():
     top = []
     for key in stats.fcn_list[:15]:
         cc, nc, tt, ct, _ = stats.stats[key]
-        top.append({"function": f"{key[0].replace(str(ROOT) + '/', '')}:{key[1]}({key[2]})", "calls": nc,
-                    "tottime_pct": round(tt / total * 100, 1), "tottime_us_per_req": round(tt / args.iterations * 1e6, 1)})
+        top.append(
+            {
+                "function": f"{key[0].replace(str(ROOT) + '/', '')}:{key[1]}({key[2]})",
+                "calls": nc,
+                "tottime_pct": round(tt / total * 100, 1),
+                "tottime_us_per_req": round(tt / args.iterations * 1e6, 1),
+            }
+        )
     report["top15_flask_tottime"] = top
 
     # 3. unprofiled WSGI cost, real vs bare, same body
     n = min(args.iterations, 2000)
-    report["wsgi_unprofiled_us"] = {"real": unprofiled(app, make_environ, n), "bare": unprofiled(bare_app, make_environ, n)}
+    report["wsgi_unprofiled_us"] = {
+        "real": unprofiled(app, make_environ, n),
+        "bare": unprofiled(bare_app, make_environ, n),
+    }
     print(f"\n# Unprofiled WSGI call, {n} requests: {report['wsgi_unprofiled_us']}", file=out)
     print("(environ building excluded; median/p99 µs per request)\n", file=out)
-    hooks = {"before_request": [f.__qualname__ for f in app.before_request_funcs.get(None, [])],
-             "after_request": [f.__qualname__ for f in app.after_request_funcs.get(None, [])]}
+    hooks = {
+        "before_request": [f.__qualname__ for f in app.before_request_funcs.get(None, [])],
+        "after_request": [f.__qualname__ for f in app.after_request_funcs.get(None, [])],
+    }
     report["hooks"] = hooks
     print(f"Hooks on the real app: {hooks}", file=out)
     Path(args.output).write_text(out.getvalue())

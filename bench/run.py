@@ -73,7 +73,11 @@ class Server:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [GUNICORN, "-c", "gunicorn.conf.py", self.app],
-            cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
         )
         return self
 
@@ -198,11 +202,21 @@ class ForeignCpu:
 
 def run_wrk(port, body, seconds, connections, threads, limit=0):
     env = dict(os.environ, BENCH_BODY=str(body), BENCH_LIMIT=str(limit))
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "--timeout", "5s",
-           "-s", str(BENCH / "post.lua"), f"http://{HOST}:{port}/v1/check"]
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{int(seconds)}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(BENCH / "post.lua"),
+        f"http://{HOST}:{port}/v1/check",
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     line = next(text for text in out.splitlines() if text.startswith("BENCH_JSON "))
-    data = json.loads(line[len("BENCH_JSON "):])
+    data = json.loads(line[len("BENCH_JSON ") :])
     seconds_run = data["duration_us"] / 1e6
     errors = data["connect"] + data["read"] + data["write"] + data["status"] + data["timeout"]
     return {
@@ -218,11 +232,21 @@ def run_wrk(port, body, seconds, connections, threads, limit=0):
 
 
 def run_rate(port, body, rate, seconds):
-    cmd = [sys.executable, str(BENCH / "rategen.py"), "--port", str(port), "--body", str(body),
-           "--rate", str(rate), "--seconds", str(seconds)]
+    cmd = [
+        sys.executable,
+        str(BENCH / "rategen.py"),
+        "--port",
+        str(port),
+        "--body",
+        str(body),
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     line = next(text for text in out.splitlines() if text.startswith("BENCH_JSON "))
-    return json.loads(line[len("BENCH_JSON "):])
+    return json.loads(line[len("BENCH_JSON ") :])
 
 
 def preflight(server, body):
@@ -246,10 +270,17 @@ def median(values):
 
 
 def machine():
-    model = next((text.split(":", 1)[1].strip() for text in Path("/proc/cpuinfo").read_text().splitlines()
-                  if text.startswith("model name")), "unknown")
+    model = next(
+        (
+            text.split(":", 1)[1].strip()
+            for text in Path("/proc/cpuinfo").read_text().splitlines()
+            if text.startswith("model name")
+        ),
+        "unknown",
+    )
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1]
     from importlib.metadata import version  # noqa: PLC0415
+
     return {
         "nproc": os.cpu_count(),
         "cpu": model,
@@ -288,8 +319,11 @@ def throughput(args, bodies):
                     run["foreign_cpu_cores"] = foreign.cores
                     run["workers_replaced"] = len(set(pids) - set(server.worker_pids()))
                     runs[label].append(run)
-                    print(f"  round {round_no + 1} {label}: {run['rps']} req/s p50 {run['p50_ms']} ms "
-                          f"p99 {run['p99_ms']} ms errors {run['errors']} other CPU {run['foreign_cpu_cores']} cores", flush=True)
+                    print(
+                        f"  round {round_no + 1} {label}: {run['rps']} req/s p50 {run['p50_ms']} ms "
+                        f"p99 {run['p99_ms']} ms errors {run['errors']} other CPU {run['foreign_cpu_cores']} cores",
+                        flush=True,
+                    )
             after = {"real": real.rss(), "bare": bare.rss()}
             summary = {}
             for label in ("real", "bare"):
@@ -310,7 +344,8 @@ def throughput(args, bodies):
             summary["ratio_rps_per_round"] = [round(r, 3) for r in ratios]
             summary["ratio_p99"] = (
                 round(summary["real"]["p99_ms_median"] / summary["bare"]["p99_ms_median"], 3)
-                if summary["bare"]["p99_ms_median"] else None
+                if summary["bare"]["p99_ms_median"]
+                else None
             )
             summary["real"]["worker_deaths_logged"] = real.crashes() - crashes_before
             entry.update(summary=summary, runs=runs)
@@ -322,8 +357,9 @@ def throughput(args, bodies):
                         fixed[label] = run_rate(server.port, body, args.rate, args.rate_seconds)
                     fixed[label]["foreign_cpu_cores"] = foreign.cores
                     print(f"  fixed {args.rate}/s {label}: {fixed[label]}", flush=True)
-                fixed["ratio_p99"] = (round(fixed["real"]["p99_ms"] / fixed["bare"]["p99_ms"], 3)
-                                      if fixed["bare"]["p99_ms"] else None)
+                fixed["ratio_p99"] = (
+                    round(fixed["real"]["p99_ms"] / fixed["bare"]["p99_ms"], 3) if fixed["bare"]["p99_ms"] else None
+                )
                 entry["fixed_rate"] = fixed
     finally:
         real.close()
@@ -339,8 +375,14 @@ def startup(args):
         try:
             server.start()
             ready, all_workers = server.wait_ready()
-            launches.append({"ready_s": round(ready, 3), "all_workers_s": round(all_workers, 3),
-                             "worker_rss_kb": server.rss(), "master_rss_kb": rss_kb(server.proc.pid)})
+            launches.append(
+                {
+                    "ready_s": round(ready, 3),
+                    "all_workers_s": round(all_workers, 3),
+                    "worker_rss_kb": server.rss(),
+                    "master_rss_kb": rss_kb(server.proc.pid),
+                }
+            )
             if index == 0:
                 # A worker's own boot: kill one worker (ours) and time until gunicorn's replacement exists.
                 pids = server.worker_pids()
@@ -354,8 +396,12 @@ def startup(args):
                     time.sleep(0.002)
         finally:
             server.close()
-    return {"launches": launches, "ready_s_median": median([launch["ready_s"] for launch in launches]),
-            "ready_s_max": max(launch["ready_s"] for launch in launches), "worker_respawn_s": respawn}
+    return {
+        "launches": launches,
+        "ready_s_median": median([launch["ready_s"] for launch in launches]),
+        "ready_s_max": max(launch["ready_s"] for launch in launches),
+        "worker_respawn_s": respawn,
+    }
 
 
 def soak(args, body):
@@ -372,13 +418,19 @@ def soak(args, body):
         # count is reached (the total overshoots by less than one run), bounded by --soak-max-seconds.
         chunks = []
         with ForeignCpu([server]) as foreign:
-            while sum(c["requests"] for c in chunks) < args.soak and time.perf_counter() - started < args.soak_max_seconds:
+            while (
+                sum(c["requests"] for c in chunks) < args.soak and time.perf_counter() - started < args.soak_max_seconds
+            ):
                 chunks.append(run_wrk(server.port, body, 10, args.connections, args.threads))
                 if chunks[-1]["requests"] == 0:
                     break
         total = sum(c["requests"] for c in chunks)
-        load = {"requests": total, "rps": round(total / (time.perf_counter() - started), 1),
-                "errors": sum(c["errors"] for c in chunks), "p99_ms": max(c["p99_ms"] for c in chunks)}
+        load = {
+            "requests": total,
+            "rps": round(total / (time.perf_counter() - started), 1),
+            "errors": sum(c["errors"] for c in chunks),
+            "p99_ms": max(c["p99_ms"] for c in chunks),
+        }
         elapsed = time.perf_counter() - started
         after = server.rss()
         growth = {}
@@ -386,12 +438,22 @@ def soak(args, body):
             if pid in after and kb and after[pid]:
                 growth[pid] = round((after[pid] - kb) / kb * 100, 2)
         return {
-            "body": body.stem, "preflight": pf, "warmup_requests": warm["requests"], "requests": load["requests"],
+            "body": body.stem,
+            "preflight": pf,
+            "warmup_requests": warm["requests"],
+            "requests": load["requests"],
             "p99_ms_note": "worst 10 s chunk",
-            "seconds": round(elapsed, 1), "rps": load["rps"], "errors": warm["errors"] + load["errors"],
-            "p99_ms": load["p99_ms"], "rss_kb_at_ready": at_ready, "rss_kb_before": before, "rss_kb_after": after,
-            "growth_pct": growth, "workers_replaced": len(set(before) - set(after)),
-            "worker_deaths_logged": server.crashes(), "foreign_cpu_cores": foreign.cores,
+            "seconds": round(elapsed, 1),
+            "rps": load["rps"],
+            "errors": warm["errors"] + load["errors"],
+            "p99_ms": load["p99_ms"],
+            "rss_kb_at_ready": at_ready,
+            "rss_kb_before": before,
+            "rss_kb_after": after,
+            "growth_pct": growth,
+            "workers_replaced": len(set(before) - set(after)),
+            "worker_deaths_logged": server.crashes(),
+            "foreign_cpu_cores": foreign.cores,
         }
     finally:
         server.close()
@@ -405,7 +467,7 @@ def run_script(name, extra=()):
     line = next((text for text in proc.stdout.splitlines() if text.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         return {"error": f"exit {proc.returncode}", "stdout_tail": proc.stdout[-2000:]}
-    return json.loads(line[len("BENCH_JSON "):])
+    return json.loads(line[len("BENCH_JSON ") :])
 
 
 def kb_mb(kb):
@@ -436,24 +498,42 @@ def markdown(report):
             x = s[label]
             ratio = f"{s['ratio_rps_median']}" if label == "real" else "1 (ceiling)"
             p99r = f"{s['ratio_p99']}" if label == "real" else ""
-            lines.append(f"| {name} | {label} | {x['rps_median']} | {x['p50_ms_median']} | {x['p99_ms_median']} | "
-                         f"{x['errors']} / {x['requests']} | {x['workers_replaced']} | {ratio} | {p99r} | {x['foreign_cpu_cores_max']} |")
-    lines += ["", "Preflight (one request before load): " + "; ".join(
-        f"{n}: real {e['preflight']['real'].get('status')} {e['preflight']['real'].get('alert_codes')}"
-        for n, e in t.items()), ""]
+            lines.append(
+                f"| {name} | {label} | {x['rps_median']} | {x['p50_ms_median']} | {x['p99_ms_median']} | "
+                f"{x['errors']} / {x['requests']} | {x['workers_replaced']} | {ratio} | {p99r} | {x['foreign_cpu_cores_max']} |"
+            )
+    lines += [
+        "",
+        "Preflight (one request before load): "
+        + "; ".join(
+            f"{n}: real {e['preflight']['real'].get('status')} {e['preflight']['real'].get('alert_codes')}"
+            for n, e in t.items()
+        ),
+        "",
+    ]
     fixed = next((e["fixed_rate"] for e in t.values() if "fixed_rate" in e), None)
     if fixed:
-        lines += ["## Fixed rate (bench/rategen.py, open loop, latency from the due time)", "",
-                  "| app | target req/s | achieved | p50 ms | p99 ms | p99.9 ms | max ms | errors | other CPU (cores) |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Fixed rate (bench/rategen.py, open loop, latency from the due time)",
+            "",
+            "| app | target req/s | achieved | p50 ms | p99 ms | p99.9 ms | max ms | errors | other CPU (cores) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for label in ("real", "bare"):
             f = fixed[label]
-            lines.append(f"| {label} | {f['target_rate']} | {f['achieved_rate']} | {f['p50_ms']} | {f['p99_ms']} | "
-                         f"{f['p999_ms']} | {f['max_ms']} | {f['errors_status'] + f['errors_socket']} | {f['foreign_cpu_cores']} |")
+            lines.append(
+                f"| {label} | {f['target_rate']} | {f['achieved_rate']} | {f['p50_ms']} | {f['p99_ms']} | "
+                f"{f['p999_ms']} | {f['max_ms']} | {f['errors_status'] + f['errors_socket']} | {f['foreign_cpu_cores']} |"
+            )
         lines.append("")
     ip = report.get("inprocess", {})
     if "bodies" in ip:
-        lines += ["## In-process stage costs (µs per request; median / p99)", "",
-                  "| body | stage | warm caches | cold caches |", "|---|---|---|---|"]
+        lines += [
+            "## In-process stage costs (µs per request; median / p99)",
+            "",
+            "| body | stage | warm caches | cold caches |",
+            "|---|---|---|---|",
+        ]
         for name, stages in ip["bodies"].items():
             for stage, v in stages.items():
                 if not isinstance(v, dict):
@@ -465,25 +545,43 @@ def markdown(report):
         lines += ["", f"Vocabulary + rules load (fresh process): {ip.get('load')}", ""]
     pr = report.get("profile", {})
     if "flask_split" in pr:
-        lines += [f"## Profile split (cProfile, {pr['iterations']} requests, {pr['body']}; bench/results/profile.txt)", "",
-                  "| stage | % of Flask request path | % of Checker.check |", "|---|---|---|"]
+        lines += [
+            f"## Profile split (cProfile, {pr['iterations']} requests, {pr['body']}; bench/results/profile.txt)",
+            "",
+            "| stage | % of Flask request path | % of Checker.check |",
+            "|---|---|---|",
+        ]
         for stage, pct in pr["flask_split"].items():
             lines.append(f"| {stage} | {pct} | {pr['check_split'].get(stage, '')} |")
         for stage, pct in pr["check_split"].items():
             if stage not in pr["flask_split"]:
                 lines.append(f"| {stage} | | {pct} |")
         w = pr["wsgi_unprofiled_us"]
-        lines += ["", f"Unprofiled WSGI call per request (µs median / p99): real {w['real']['median_us']} / "
-                  f"{w['real']['p99_us']}, bare {w['bare']['median_us']} / {w['bare']['p99_us']}.", ""]
+        lines += [
+            "",
+            f"Unprofiled WSGI call per request (µs median / p99): real {w['real']['median_us']} / "
+            f"{w['real']['p99_us']}, bare {w['bare']['median_us']} / {w['bare']['p99_us']}.",
+            "",
+        ]
     st = report.get("startup")
     if st:
-        lines += ["## Start-up", "", f"launch → /readyz 200: median {st['ready_s_median']} s, max {st['ready_s_max']} s "
-                  f"over {len(st['launches'])} launches; a killed worker replaced in {st['worker_respawn_s']} s.", ""]
+        lines += [
+            "## Start-up",
+            "",
+            f"launch → /readyz 200: median {st['ready_s_median']} s, max {st['ready_s_max']} s "
+            f"over {len(st['launches'])} launches; a killed worker replaced in {st['worker_respawn_s']} s.",
+            "",
+        ]
     sk = report.get("soak")
     if sk:
-        lines += ["## Soak", "", f"{sk['requests']} requests ({sk['body']}) in {sk['seconds']} s, {sk['rps']} req/s, "
-                  f"errors {sk['errors']}; worker RSS kB at ready {sk['rss_kb_at_ready']}, after warm-up "
-                  f"{sk['rss_kb_before']}, after soak {sk['rss_kb_after']}; growth % {sk['growth_pct']}.", ""]
+        lines += [
+            "## Soak",
+            "",
+            f"{sk['requests']} requests ({sk['body']}) in {sk['seconds']} s, {sk['rps']} req/s, "
+            f"errors {sk['errors']}; worker RSS kB at ready {sk['rss_kb_at_ready']}, after warm-up "
+            f"{sk['rss_kb_before']}, after soak {sk['rss_kb_after']}; growth % {sk['growth_pct']}.",
+            "",
+        ]
     lines += ["## Targets (issue 6)", "", "| target | measured | verdict |", "|---|---|---|"]
     for row in report["targets"]:
         lines.append(f"| {row['target']} | {row['measured']} | {row['verdict']} |")
@@ -495,52 +593,89 @@ def targets(report, main_body):
     t = report["throughput"].get(main_body)
     if t:
         s = t["summary"]
-        rows.append({"target": "throughput ≥ 0.8 × ceiling (10 meds), 0 errors",
-                     "measured": f"{s['ratio_rps_median']} × ({s['real']['rps_median']} vs {s['bare']['rps_median']} req/s), "
-                                 f"{s['real']['errors']} errors",
-                     "verdict": verdict(s["ratio_rps_median"] >= 0.8 and s["real"]["errors"] == 0)})
+        rows.append(
+            {
+                "target": "throughput ≥ 0.8 × ceiling (10 meds), 0 errors",
+                "measured": f"{s['ratio_rps_median']} × ({s['real']['rps_median']} vs {s['bare']['rps_median']} req/s), "
+                f"{s['real']['errors']} errors",
+                "verdict": verdict(s["ratio_rps_median"] >= 0.8 and s["real"]["errors"] == 0),
+            }
+        )
         f = t.get("fixed_rate")
         if f:
-            rows.append({"target": "p99 ≤ 1.5 × ceiling p99 at the same load",
-                         "measured": f"{f['ratio_p99']} × at {f['real']['target_rate']:.0f} req/s ({f['real']['p99_ms']} vs "
-                                     f"{f['bare']['p99_ms']} ms); saturated wrk: {s['ratio_p99']} ×",
-                         "verdict": verdict(f["ratio_p99"] is not None and f["ratio_p99"] <= 1.5)})
-            rows.append({"target": "end-to-end p99 well under 50 ms at 500 req/s",
-                         "measured": f"{f['real']['p99_ms']} ms (achieved {f['real']['achieved_rate']} req/s, "
-                                     f"errors {f['real']['errors_status'] + f['real']['errors_socket']})",
-                         "verdict": verdict(f["real"]["p99_ms"] is not None and f["real"]["p99_ms"] < 50
-                                            and f["real"]["achieved_rate"] >= 0.98 * f["real"]["target_rate"])})
+            rows.append(
+                {
+                    "target": "p99 ≤ 1.5 × ceiling p99 at the same load",
+                    "measured": f"{f['ratio_p99']} × at {f['real']['target_rate']:.0f} req/s ({f['real']['p99_ms']} vs "
+                    f"{f['bare']['p99_ms']} ms); saturated wrk: {s['ratio_p99']} ×",
+                    "verdict": verdict(f["ratio_p99"] is not None and f["ratio_p99"] <= 1.5),
+                }
+            )
+            rows.append(
+                {
+                    "target": "end-to-end p99 well under 50 ms at 500 req/s",
+                    "measured": f"{f['real']['p99_ms']} ms (achieved {f['real']['achieved_rate']} req/s, "
+                    f"errors {f['real']['errors_status'] + f['real']['errors_socket']})",
+                    "verdict": verdict(
+                        f["real"]["p99_ms"] is not None
+                        and f["real"]["p99_ms"] < 50
+                        and f["real"]["achieved_rate"] >= 0.98 * f["real"]["target_rate"]
+                    ),
+                }
+            )
     ip = report.get("inprocess", {}).get("bodies", {}).get(main_body)
     if ip:
         n = ip.get("normalise")
         if isinstance(n, dict):
-            rows.append({"target": "normalisation of 10 meds < 0.5 ms",
-                         "measured": f"warm median {n['warm']['median_us']} µs (p99 {n['warm']['p99_us']}); cold median "
-                                     f"{n['cold']['median_us']} µs (p99 {n['cold']['p99_us']})",
-                         "verdict": f"warm {verdict(n['warm']['median_us'] < 500)}, cold {verdict(n['cold']['median_us'] < 500)}"})
+            rows.append(
+                {
+                    "target": "normalisation of 10 meds < 0.5 ms",
+                    "measured": f"warm median {n['warm']['median_us']} µs (p99 {n['warm']['p99_us']}); cold median "
+                    f"{n['cold']['median_us']} µs (p99 {n['cold']['p99_us']})",
+                    "verdict": f"warm {verdict(n['warm']['median_us'] < 500)}, cold {verdict(n['cold']['median_us'] < 500)}",
+                }
+            )
         e = ip.get("engine")
         if isinstance(e, dict):
-            rows.append({"target": "engine < 0.3 ms median (10 meds)",
-                         "measured": f"median {e['warm']['median_us']} µs (p99 {e['warm']['p99_us']})",
-                         "verdict": verdict(e["warm"]["median_us"] < 300)})
+            rows.append(
+                {
+                    "target": "engine < 0.3 ms median (10 meds)",
+                    "measured": f"median {e['warm']['median_us']} µs (p99 {e['warm']['p99_us']})",
+                    "verdict": verdict(e["warm"]["median_us"] < 300),
+                }
+            )
     rss_values = []
     for entry in report["throughput"].values():
         rss_values += [v for v in entry["summary"]["real"]["rss_kb_after"].values() if v]
     if report.get("soak"):
         rss_values += [v for v in report["soak"]["rss_kb_after"].values() if v]
     if rss_values:
-        rows.append({"target": "worker RSS < 150 MB", "measured": f"max {kb_mb(max(rss_values))} MB",
-                     "verdict": verdict(max(rss_values) < 150 * 1024)})
+        rows.append(
+            {
+                "target": "worker RSS < 150 MB",
+                "measured": f"max {kb_mb(max(rss_values))} MB",
+                "verdict": verdict(max(rss_values) < 150 * 1024),
+            }
+        )
     sk = report.get("soak")
     if sk:
         worst = max(sk["growth_pct"].values()) if sk["growth_pct"] else None
-        rows.append({"target": f"RSS growth ≤ 5% over the soak ({sk['requests']} requests)",
-                     "measured": f"{worst}% worst worker over {sk['requests']} requests, {sk['errors']} errors",
-                     "verdict": verdict(worst is not None and worst <= 5 and sk["workers_replaced"] == 0)})
+        rows.append(
+            {
+                "target": f"RSS growth ≤ 5% over the soak ({sk['requests']} requests)",
+                "measured": f"{worst}% worst worker over {sk['requests']} requests, {sk['errors']} errors",
+                "verdict": verdict(worst is not None and worst <= 5 and sk["workers_replaced"] == 0),
+            }
+        )
     st = report.get("startup")
     if st:
-        rows.append({"target": "start-up < 3 s", "measured": f"max {st['ready_s_max']} s (median {st['ready_s_median']} s)",
-                     "verdict": verdict(st["ready_s_max"] < 3)})
+        rows.append(
+            {
+                "target": "start-up < 3 s",
+                "measured": f"max {st['ready_s_max']} s (median {st['ready_s_median']} s)",
+                "verdict": verdict(st["ready_s_max"] < 3),
+            }
+        )
     return rows
 
 
@@ -574,9 +709,11 @@ def main():
     report = {
         "taken": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "settings": (f"{args.workers} sync workers (gunicorn.conf.py), wrk -t{args.threads} -c{args.connections}, "
-                     f"{args.rounds} rounds × {args.seconds} s per app per body, fixed rate {args.rate:g} req/s for "
-                     f"{args.rate_seconds:g} s, soak {args.soak} requests; load generator on the same 2 cores"),
+        "settings": (
+            f"{args.workers} sync workers (gunicorn.conf.py), wrk -t{args.threads} -c{args.connections}, "
+            f"{args.rounds} rounds × {args.seconds} s per app per body, fixed rate {args.rate:g} req/s for "
+            f"{args.rate_seconds:g} s, soak {args.soak} requests; load generator on the same 2 cores"
+        ),
     }
     report["throughput"] = throughput(args, bodies)
     report["startup"] = startup(args) if args.startups else None

@@ -30,7 +30,9 @@ def override_reasons(code: str) -> list[tuple[str, str]]:
 
 # Actions on draft orders: which drafts an alert suggests removing, and which it suggests replacing.
 REMOVE_OPIOID_DRAFTS = frozenset({"opioid-use"})
-REMOVE_NALTREXONE_DRAFTS = frozenset({"opioid-use", "opioid-dependence", "opioid-free-interval", "duplicate-naltrexone"})
+REMOVE_NALTREXONE_DRAFTS = frozenset(
+    {"opioid-use", "opioid-dependence", "opioid-free-interval", "duplicate-naltrexone"}
+)
 REPLACE_WITH_COMPOUNDED_LDN = frozenset({"tablet-splitting"})
 COMPOUNDED_LDN_SIG = "Take 1 capsule by mouth at bedtime"
 

@@ -88,10 +88,7 @@ def low_dose_use(med: NormalisedMedication) -> bool:
 def regimen_unclear(med: NormalisedMedication) -> bool:
     """Commercial oral naltrexone whose daily dose is known and is neither low-dose use nor standard therapy."""
     return (
-        oral_naltrexone(med)
-        and med.daily_mg is not None
-        and not low_dose_use(med)
-        and not standard_dose_therapy(med)
+        oral_naltrexone(med) and med.daily_mg is not None and not low_dose_use(med) and not standard_dose_therapy(med)
     )
 
 
@@ -177,8 +174,7 @@ def catalogue() -> list[Definition]:
         ),
         Definition(
             "regimen unclear",
-            "Commercial oral naltrexone at a known daily dose that is neither low-dose use nor standard-dose "
-            "therapy.",
+            "Commercial oral naltrexone at a known daily dose that is neither low-dose use nor standard-dose therapy.",
             (refs.LDN_GUIDANCE, refs.NALTREXONE_LABEL),
         ),
         Definition(

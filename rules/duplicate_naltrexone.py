@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 def several_naltrexone_products(er_injection: bool) -> Condition:
     """The patient fact when at least two naltrexone-containing products are current or proposed."""
     return c.patient << (
-        (m.kind == "patient")
-        & (m.naltrexone_product_count >= 2)
-        & (m.naltrexone_er_injection == er_injection)
+        (m.kind == "patient") & (m.naltrexone_product_count >= 2) & (m.naltrexone_er_injection == er_injection)
     )
 
 

@@ -141,8 +141,11 @@ def patient_fact(
 ) -> dict[str, Any]:
     """The patient fact: naltrexone on the list, evidence of dependence, last opioid use, procedures."""
     # A sequestered combination (Embeda) releases no naltrexone as directed: it is not a naltrexone product here.
-    naltrexone = [m for m in medications if m.has("naltrexone_product") and m.current
-                  and not m.has("naltrexone_sequestered_combination")]
+    naltrexone = [
+        m
+        for m in medications
+        if m.has("naltrexone_product") and m.current and not m.has("naltrexone_sequestered_combination")
+    ]
     active = [m for m in naltrexone if m.has("naltrexone_active")]
     established = [m for m in active if not m.proposed]
     kinds: dict[str, list[str]] = {}

@@ -103,19 +103,25 @@ DOSE_ABOVE = Rule(
     "range reviews describe",
     then="a moderate alert with the daily total",
     clauses=(
-        Clause("daily_above_reviewed_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg > d.LDN_REVIEW_MAX_DAILY_MG)),)),
+        Clause(
+            "daily_above_reviewed_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg > d.LDN_REVIEW_MAX_DAILY_MG)),)
+        ),
     ),
     references=(LDN_GUIDANCE, TOLJAN_2018, NALTREXONE_LABEL),
-    explain=explain_with(Text(
-        summary="Low-dose naltrexone above {LDN_REVIEW_MAX_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. The guidance summary's LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
-        "daily and reviews describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg; the daily total counts (a dose taken twice "
-        "a day counts twice), and this is above both.",
-        recommendation="Check the intended dose and frequency: the guidance summary's target is "
-        "{LDN_MAX_DAILY_MG:g} mg once daily at bedtime. If standard-dose naltrexone was meant (50 mg daily; "
-        "labelled for alcohol dependence and for blockade of the effects of opioids), order that product and "
-        "regimen instead.",
-    ), "ldn", daily_doses),
+    explain=explain_with(
+        Text(
+            summary="Low-dose naltrexone above {LDN_REVIEW_MAX_DAILY_MG:g} mg a day: {names}.",
+            rationale="{details}. The guidance summary's LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
+            "daily and reviews describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg; the daily total counts (a dose taken twice "
+            "a day counts twice), and this is above both.",
+            recommendation="Check the intended dose and frequency: the guidance summary's target is "
+            "{LDN_MAX_DAILY_MG:g} mg once daily at bedtime. If standard-dose naltrexone was meant (50 mg daily; "
+            "labelled for alcohol dependence and for blockade of the effects of opioids), order that product and "
+            "regimen instead.",
+        ),
+        "ldn",
+        daily_doses,
+    ),
 )
 
 DOSE_SLIGHTLY_ABOVE = Rule(
@@ -127,17 +133,25 @@ DOSE_SLIGHTLY_ABOVE = Rule(
     when="low-dose naltrexone is current or proposed with a daily dose above 4.5 mg and at most 5 mg",
     then="a low alert with the daily total",
     clauses=(
-        Clause("daily_above_guidance_range", lambda: (c.ldn << (
-            ldn_in_use() & (m.daily_mg > d.LDN_MAX_DAILY_MG) & (m.daily_mg <= d.LDN_REVIEW_MAX_DAILY_MG)),)),
+        Clause(
+            "daily_above_guidance_range",
+            lambda: (
+                c.ldn << (ldn_in_use() & (m.daily_mg > d.LDN_MAX_DAILY_MG) & (m.daily_mg <= d.LDN_REVIEW_MAX_DAILY_MG)),
+            ),
+        ),
     ),
     references=(LDN_GUIDANCE, TOLJAN_2018),
-    explain=explain_with(Text(
-        summary="Low-dose naltrexone above {LDN_MAX_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. This is above the guidance summary's {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
-        "daily, though within the 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg that reviews describe.",
-        recommendation="Confirm the dose is intended; the guidance summary's target is {LDN_MAX_DAILY_MG:g} mg once "
-        "daily at bedtime.",
-    ), "ldn", daily_doses),
+    explain=explain_with(
+        Text(
+            summary="Low-dose naltrexone above {LDN_MAX_DAILY_MG:g} mg a day: {names}.",
+            rationale="{details}. This is above the guidance summary's {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
+            "daily, though within the 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg that reviews describe.",
+            recommendation="Confirm the dose is intended; the guidance summary's target is {LDN_MAX_DAILY_MG:g} mg once "
+            "daily at bedtime.",
+        ),
+        "ldn",
+        daily_doses,
+    ),
 )
 
 DOSE_BELOW = Rule(
@@ -150,13 +164,17 @@ DOSE_BELOW = Rule(
     then="an info alert with the daily total",
     clauses=(Clause("daily_below_ldn_range", lambda: (c.ldn << (ldn_in_use() & (m.daily_mg < d.LDN_MIN_DAILY_MG)),)),),
     references=(LDN_GUIDANCE, TOLJAN_2018),
-    explain=explain_with(Text(
-        summary="Low-dose naltrexone below {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. The guidance summary's range starts at {LDN_MIN_DAILY_MG:g} mg daily (reviews "
-        "describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg); this is below it.",
-        recommendation="Check the intended dose. A lower dose may be deliberate (for example in a patient who did "
-        "not tolerate {LDN_MIN_DAILY_MG:g} mg).",
-    ), "ldn", daily_doses),
+    explain=explain_with(
+        Text(
+            summary="Low-dose naltrexone below {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
+            rationale="{details}. The guidance summary's range starts at {LDN_MIN_DAILY_MG:g} mg daily (reviews "
+            "describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg); this is below it.",
+            recommendation="Check the intended dose. A lower dose may be deliberate (for example in a patient who did "
+            "not tolerate {LDN_MIN_DAILY_MG:g} mg).",
+        ),
+        "ldn",
+        daily_doses,
+    ),
 )
 
 DOSE_UNVERIFIED = Rule(
@@ -169,12 +187,15 @@ DOSE_UNVERIFIED = Rule(
     then="an info alert saying the dose range could not be checked",
     clauses=(Clause("daily_dose_unknown", lambda: (c.ldn << (ldn_in_use() & is_unset(m.daily_known)),)),),
     references=(LDN_GUIDANCE,),
-    explain=explain_with(Text(
-        summary="Could not work out the daily dose of {names}; dose not checked.",
-        rationale="The dose or frequency of this low-dose naltrexone could not be read from the order, so the "
-        "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily range could not be checked.",
-        recommendation="Send the dose (mg per dose, or strength and units per dose) and the frequency.",
-    ), "ldn"),
+    explain=explain_with(
+        Text(
+            summary="Could not work out the daily dose of {names}; dose not checked.",
+            rationale="The dose or frequency of this low-dose naltrexone could not be read from the order, so the "
+            "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily range could not be checked.",
+            recommendation="Send the dose (mg per dose, or strength and units per dose) and the frequency.",
+        ),
+        "ldn",
+    ),
 )
 
 TITRATION = Rule(
@@ -191,20 +212,25 @@ TITRATION = Rule(
             "new_start_above_starting_dose",
             lambda: (
                 c.patient << ((m.kind == "patient") & is_unset(m.naltrexone_established)),
-                c.ldn << (ldn_in_use() & is_set(m.proposed) & (m.daily_mg > d.LDN_MIN_DAILY_MG) & (m.pid == c.patient.pid)),
+                c.ldn
+                << (ldn_in_use() & is_set(m.proposed) & (m.daily_mg > d.LDN_MIN_DAILY_MG) & (m.pid == c.patient.pid)),
             ),
         ),
     ),
     references=(LDN_GUIDANCE, YOUNGER_MACKEY_2009, SMITH_2007),
-    explain=explain_with(Text(
-        summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
-        rationale="{details}. The guidance summary suggests starting at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 "
-        "weeks, then 3 mg for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target, and says side effects such as "
-        "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. The trials we "
-        "read started at 4.5 mg and reported mostly minor, transient side effects.",
-        recommendation="Consider the guidance summary's titration ({LDN_MIN_DAILY_MG:g} mg at bedtime, then 3 mg, "
-        "then {LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated); starting higher is the prescriber's choice.",
-    ), "ldn", daily_doses),
+    explain=explain_with(
+        Text(
+            summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
+            rationale="{details}. The guidance summary suggests starting at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 "
+            "weeks, then 3 mg for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target, and says side effects such as "
+            "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. The trials we "
+            "read started at 4.5 mg and reported mostly minor, transient side effects.",
+            recommendation="Consider the guidance summary's titration ({LDN_MIN_DAILY_MG:g} mg at bedtime, then 3 mg, "
+            "then {LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated); starting higher is the prescriber's choice.",
+        ),
+        "ldn",
+        daily_doses,
+    ),
 )
 
 TIMING = Rule(
@@ -220,13 +246,16 @@ TIMING = Rule(
         Clause("not_at_bedtime", lambda: (c.ldn << (ldn_in_use() & is_set(m.schedule_stated) & is_unset(m.bedtime)),)),
     ),
     references=(LDN_GUIDANCE, CREE_2010, SMITH_2007),
-    explain=explain_with(Text(
-        summary="Low-dose naltrexone not scheduled at bedtime: {names}.",
-        rationale="The guidance summary gives the dose once daily at bedtime, as the trials gave it (nightly or "
-        "each evening; no trial compared dosing times); this order's schedule does not say bedtime, or gives more "
-        "than one dose a day.",
-        recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
-    ), "ldn"),
+    explain=explain_with(
+        Text(
+            summary="Low-dose naltrexone not scheduled at bedtime: {names}.",
+            rationale="The guidance summary gives the dose once daily at bedtime, as the trials gave it (nightly or "
+            "each evening; no trial compared dosing times); this order's schedule does not say bedtime, or gives more "
+            "than one dose a day.",
+            recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
+        ),
+        "ldn",
+    ),
 )
 
 TRIAL_BEFORE_BENEFIT = Rule(
@@ -239,8 +268,9 @@ TRIAL_BEFORE_BENEFIT = Rule(
     then="an info alert (the course was shorter than the guidance summary suggests)",
     clauses=(Clause("stopped_before_benefit", lambda: (c.ldn << ended_course(0, d.BENEFIT_DAYS),)),),
     references=TRIAL_EVIDENCE,
-    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_STOPPED_TEXT), "ldn",
-                         course_lengths),
+    explain=explain_with(
+        Text(summary="Low-dose naltrexone stopped before 3 months: {names}.", **_STOPPED_TEXT), "ldn", course_lengths
+    ),
 )
 
 TRIAL_BEFORE_EVALUATION = Rule(
@@ -251,12 +281,11 @@ TRIAL_BEFORE_EVALUATION = Rule(
     guideline="continue treatment for at least 6 months to properly evaluate effectiveness",
     when="a low-dose naltrexone course was stopped or completed after 90 to 181 days",
     then="an info alert (shorter than the guidance summary suggests; no trial supports 6 months)",
-    clauses=(
-        Clause("stopped_before_evaluation", lambda: (c.ldn << ended_course(d.BENEFIT_DAYS, d.EVALUATION_DAYS),)),
-    ),
+    clauses=(Clause("stopped_before_evaluation", lambda: (c.ldn << ended_course(d.BENEFIT_DAYS, d.EVALUATION_DAYS),)),),
     references=TRIAL_EVIDENCE,
-    explain=explain_with(Text(summary="Low-dose naltrexone stopped before 6 months: {names}.", **_STOPPED_TEXT), "ldn",
-                         course_lengths),
+    explain=explain_with(
+        Text(summary="Low-dose naltrexone stopped before 6 months: {names}.", **_STOPPED_TEXT), "ldn", course_lengths
+    ),
 )
 
 TRIAL_PLANNED_SHORT = Rule(
@@ -274,8 +303,9 @@ TRIAL_PLANNED_SHORT = Rule(
         ),
     ),
     references=TRIAL_EVIDENCE,
-    explain=explain_with(Text(summary="Low-dose naltrexone planned for under 6 months: {names}.", **_PLANNED_TEXT),
-                         "ldn", course_lengths),
+    explain=explain_with(
+        Text(summary="Low-dose naltrexone planned for under 6 months: {names}.", **_PLANNED_TEXT), "ldn", course_lengths
+    ),
 )
 
 
@@ -292,21 +322,28 @@ REGIMEN_UNCLEAR = Rule(
     "intermittent schedule of at most 350 mg a week)",
     then="a moderate alert asking which regimen was meant",
     clauses=(
-        Clause("neither_ldn_nor_standard", lambda: (c.naltrexone << ((m.kind == "medication") & is_set(m.regimen_unclear) & is_set(m.current)),)),
+        Clause(
+            "neither_ldn_nor_standard",
+            lambda: (c.naltrexone << ((m.kind == "medication") & is_set(m.regimen_unclear) & is_set(m.current)),),
+        ),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL),
-    explain=explain_with(Text(
-        summary="Naltrexone dose is neither LDN nor a standard regimen: {names}.",
-        rationale="{details}. Low-dose naltrexone is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily in the "
-        "guidance summary, usually compounded; the naltrexone tablet label's regimens (for alcohol dependence and "
-        "for blockade of the effects of opioids) are "
-        "{STANDARD_INDUCTION_MG:g} mg initially, then {STANDARD_DAILY_MG:g} mg once daily (or 100-150 mg on an "
-        "intermittent schedule, as Drugs.com summarises the label). This dose is neither, so neither set of "
-        "checks fits it.",
-        recommendation="Confirm the intended regimen with the prescriber: for LDN, a compounded "
-        "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg dose at bedtime; for alcohol dependence or blockade of "
-        "opioid effects, {STANDARD_DAILY_MG:g} mg once daily.",
-    ), "naltrexone", daily_doses),
+    explain=explain_with(
+        Text(
+            summary="Naltrexone dose is neither LDN nor a standard regimen: {names}.",
+            rationale="{details}. Low-dose naltrexone is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg daily in the "
+            "guidance summary, usually compounded; the naltrexone tablet label's regimens (for alcohol dependence and "
+            "for blockade of the effects of opioids) are "
+            "{STANDARD_INDUCTION_MG:g} mg initially, then {STANDARD_DAILY_MG:g} mg once daily (or 100-150 mg on an "
+            "intermittent schedule, as Drugs.com summarises the label). This dose is neither, so neither set of "
+            "checks fits it.",
+            recommendation="Confirm the intended regimen with the prescriber: for LDN, a compounded "
+            "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg dose at bedtime; for alcohol dependence or blockade of "
+            "opioid effects, {STANDARD_DAILY_MG:g} mg once daily.",
+        ),
+        "naltrexone",
+        daily_doses,
+    ),
 )
 
 RULES = (

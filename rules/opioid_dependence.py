@@ -40,7 +40,10 @@ def diagnosed_patient(flag: str) -> Condition:
     """The naltrexone patient with a diagnosis flag set, unless naltrexone already treats their opioid use
     disorder (established injection or standard-dose tablets: the diagnosis is then its indication)."""
     return c.patient << (
-        (m.kind == "patient") & is_set(m.naltrexone_current) & is_set(getattr(m, flag)) & is_unset(m.naltrexone_treats_oud)
+        (m.kind == "patient")
+        & is_set(m.naltrexone_current)
+        & is_set(getattr(m, flag))
+        & is_unset(m.naltrexone_treats_oud)
     )
 
 
@@ -165,10 +168,20 @@ USE_DISORDER_RULE = Rule(
     "treat it",
     then="a high alert: establish current opioid use and physical dependence",
     clauses=(
-        Clause("use_disorder_only", lambda: (c.patient << (
-            (m.kind == "patient") & is_set(m.naltrexone_current) & is_set(m.use_disorder_diagnosis)
-            & is_unset(m.dependence_diagnosis) & is_unset(m.dependence_stated) & is_unset(m.naltrexone_treats_oud)
-        ),)),
+        Clause(
+            "use_disorder_only",
+            lambda: (
+                c.patient
+                << (
+                    (m.kind == "patient")
+                    & is_set(m.naltrexone_current)
+                    & is_set(m.use_disorder_diagnosis)
+                    & is_unset(m.dependence_diagnosis)
+                    & is_unset(m.dependence_stated)
+                    & is_unset(m.naltrexone_treats_oud)
+                ),
+            ),
+        ),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL, ICD10CM_F11),
     explain=explain_use_disorder,
@@ -187,7 +200,8 @@ HISTORY_RULE = Rule(
         Clause(
             "remission_only",
             lambda: (
-                c.patient << (
+                c.patient
+                << (
                     (m.kind == "patient")
                     & is_set(m.naltrexone_current)
                     & is_set(m.dependence_remission)

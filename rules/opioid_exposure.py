@@ -51,10 +51,17 @@ def explain_signal(findings: Findings, context: RuleContext) -> Explanation:
     meds = [context.medications[i] for i in ids]
     withdrawal = any("lofexidine" in med.ingredients for med in meds)
     antagonist = any(PERIPHERAL_ANTAGONISTS & set(med.ingredients) for med in meds)
-    implied = ("suggests that opioids were stopped recently, so an opioid-free interval may not be complete"
-               if withdrawal and len(meds) == 1 else "suggests that the patient takes or recently took opioids")
-    interaction = (" It is itself an opioid antagonist, and its monographs advise avoiding other opioid antagonists "
-                   "(additive effects, risk of opioid withdrawal)." if antagonist else "")
+    implied = (
+        "suggests that opioids were stopped recently, so an opioid-free interval may not be complete"
+        if withdrawal and len(meds) == 1
+        else "suggests that the patient takes or recently took opioids"
+    )
+    interaction = (
+        " It is itself an opioid antagonist, and its monographs advise avoiding other opioid antagonists "
+        "(additive effects, risk of opioid withdrawal)."
+        if antagonist
+        else ""
+    )
     return Explanation(
         summary=summary_with_names("{names} suggests opioid use or withdrawal in a patient on naltrexone.", names),
         rationale=(
@@ -64,10 +71,17 @@ def explain_signal(findings: Findings, context: RuleContext) -> Explanation:
         recommendation=(
             "Ask about current and recent opioid use (including from other prescribers) before starting or "
             "continuing naltrexone, and confirm the opioid-free interval before a naltrexone start."
-            + (" If no opioid is used, review whether the constipation medicine is still needed: its monographs "
-               "say to stop it when opioid therapy stops." if antagonist else "")
-            + (" Lofexidine is given for up to 14 days after opioids stop: its course tells when they stopped."
-               if withdrawal else "")
+            + (
+                " If no opioid is used, review whether the constipation medicine is still needed: its monographs "
+                "say to stop it when opioid therapy stops."
+                if antagonist
+                else ""
+            )
+            + (
+                " Lofexidine is given for up to 14 days after opioids stop: its course tells when they stopped."
+                if withdrawal
+                else ""
+            )
         ),
         medications=tuple(context.patient["naltrexone_ids"] + ids),
     )
@@ -76,7 +90,9 @@ def explain_signal(findings: Findings, context: RuleContext) -> Explanation:
 def explain_samidorphan(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "samidorphan")
     return Explanation(
-        summary=summary_with_names("Two opioid antagonists: naltrexone with samidorphan ({names}).", names_of(context, ids)),
+        summary=summary_with_names(
+            "Two opioid antagonists: naltrexone with samidorphan ({names}).", names_of(context, ids)
+        ),
         rationale=(
             "Samidorphan, in olanzapine/samidorphan, is an opioid antagonist like naltrexone, so taking both "
             "duplicates the opioid blockade. Lybalvi is contraindicated in patients using opioids or in acute "

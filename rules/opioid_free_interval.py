@@ -35,14 +35,21 @@ def _explain(findings: Findings, context: RuleContext) -> Explanation:
     if source == "stated":
         when = f"The last opioid use was recorded as {patient['last_opioid_date']}"
     else:
-        when = (f"{context.medications[source].name} ended on {patient['last_opioid_date']} (the order's end "
-                "date, taken as the last use; confirm with the patient)")
+        when = (
+            f"{context.medications[source].name} ended on {patient['last_opioid_date']} (the order's end "
+            "date, taken as the last use; confirm with the patient)"
+        )
     planned = patient["start_date"] != context.as_of.isoformat()
     start = f"the planned start on {patient['start_date']}" if planned else f"the start ({patient['start_date']})"
     return Explanation(
-        summary=(f"Naltrexone start {days} day(s) after the last opioid use; the labels advise "
-                 + ("two weeks after methadone or buprenorphine." if patient["last_opioid_maintenance"]
-                    else f"{d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} opioid-free days.")),
+        summary=(
+            f"Naltrexone start {days} day(s) after the last opioid use; the labels advise "
+            + (
+                "two weeks after methadone or buprenorphine."
+                if patient["last_opioid_maintenance"]
+                else f"{d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} opioid-free days."
+            )
+        ),
         rationale=(
             f"{when}, {days} day(s) before {start}. In a patient physically dependent on opioids, naltrexone can "
             "precipitate withdrawal, which the Vivitrol label says may be severe enough to require "
@@ -77,7 +84,10 @@ RULE_CRITICAL = Rule(
     then="a critical alert: delay the start and confirm the opioid-free state (applied to any recent opioid use, "
     "whether or not dependence is recorded: a conservative choice)",
     clauses=(
-        Clause("under_minimum_interval", lambda: (c.start << (naltrexone_start() & (m.days_since_last_opioid < d.OPIOID_FREE_MIN_DAYS)),)),
+        Clause(
+            "under_minimum_interval",
+            lambda: (c.start << (naltrexone_start() & (m.days_since_last_opioid < d.OPIOID_FREE_MIN_DAYS)),),
+        ),
     ),
     references=(NALTREXONE_LABEL, VIVITROL_LABEL),
     explain=_explain,
@@ -98,7 +108,8 @@ RULE_MODERATE = Rule(
         Clause(
             "inside_interval",
             lambda: (
-                c.start << (
+                c.start
+                << (
                     naltrexone_start()
                     & is_unset(m.last_opioid_maintenance)
                     & (m.days_since_last_opioid >= d.OPIOID_FREE_MIN_DAYS)
@@ -126,7 +137,8 @@ RULE_HIGH = Rule(
         Clause(
             "inside_interval_after_maintenance",
             lambda: (
-                c.start << (
+                c.start
+                << (
                     naltrexone_start()
                     & is_set(m.last_opioid_maintenance)
                     & (m.days_since_last_opioid >= d.OPIOID_FREE_MIN_DAYS)

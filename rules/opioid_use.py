@@ -82,7 +82,9 @@ def _explain(full_dose: bool) -> Explain:
         else:
             hold = (
                 "the sources we found for stopping oral naltrexone before opioid therapy disagree, from 24 hours to "
-                "several days" if full_dose else "we found no source that gives a hold time for low-dose naltrexone"
+                "several days"
+                if full_dose
+                else "we found no source that gives a hold time for low-dose naltrexone"
             )
             plan = (
                 "Use a non-opioid alternative for the opioid's indication, or have the prescriber decide whether to "
@@ -135,7 +137,9 @@ RULE_FULL_DOSE = Rule(
     "given within its dosing interval) is current or proposed, and an opioid analgesic or maintenance opioid is "
     "current or proposed",
     then="one critical alert naming the naltrexone product(s) and every opioid",
-    clauses=(Clause("analgesic_with_full_dose_naltrexone", lambda: (naltrexone_patient(True), analgesic_opioid(True))),),
+    clauses=(
+        Clause("analgesic_with_full_dose_naltrexone", lambda: (naltrexone_patient(True), analgesic_opioid(True))),
+    ),
     references=(NALTREXONE_LABEL, VIVITROL_LABEL),
     explain=_explain(full_dose=True),
 )

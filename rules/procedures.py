@@ -36,11 +36,14 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
         ),
         recommendation=(
             "Tell the surgical and anaesthesia teams about naltrexone in advance. "
-            + ("The extended-release injection blocks opioids for about 28 days after it is given and cannot be "
-               "held: plan the procedure's analgesia around it. " if patient["naltrexone_er_injection"] else
-               "Whether and when to hold it, and when to restart, is the prescriber's decision with the "
-               "anaesthesia team: we found no source that gives a number of hours for low-dose naltrexone, and the "
-               "sources we found for oral naltrexone disagree (24 hours to several days). ")
+            + (
+                "The extended-release injection blocks opioids for about 28 days after it is given and cannot be "
+                "held: plan the procedure's analgesia around it. "
+                if patient["naltrexone_er_injection"]
+                else "Whether and when to hold it, and when to restart, is the prescriber's decision with the "
+                "anaesthesia team: we found no source that gives a number of hours for low-dose naltrexone, and the "
+                "sources we found for oral naltrexone disagree (24 hours to several days). "
+            )
             + "Plan regional or non-opioid analgesia; if opioids are needed, monitor closely. After naltrexone is "
             "stopped, the patient may respond to lower opioid doses than before (label)."
         ),
@@ -60,7 +63,9 @@ RULE = Rule(
     clauses=(
         Clause(
             "procedure_ahead",
-            lambda: (c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & is_set(m.upcoming_procedure)),),
+            lambda: (
+                c.patient << ((m.kind == "patient") & is_set(m.naltrexone_current) & is_set(m.upcoming_procedure)),
+            ),
         ),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL, VIVITROL_LABEL, PERIOPERATIVE_NALTREXONE_REVIEW),

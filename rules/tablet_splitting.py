@@ -61,7 +61,9 @@ RULE = Rule(
     "a half along the score, or the instructions cut it into pieces, quarter, dissolve or crush it",
     then="a moderate alert recommending compounded LDN from a reputable pharmacy",
     clauses=(
-        Clause("fraction_off_the_score", lambda: (c.tablet << (commercial_tablet_in_use() & is_set(m.off_score_fraction)),)),
+        Clause(
+            "fraction_off_the_score", lambda: (c.tablet << (commercial_tablet_in_use() & is_set(m.off_score_fraction)),)
+        ),
         Clause("cut_or_dissolved", lambda: (c.tablet << (commercial_tablet_in_use() & is_set(m.split_instruction)),)),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL),

@@ -26,8 +26,12 @@ if TYPE_CHECKING:
     from rules.knowledge.normalise import NormalisedMedication
     from service.checker import RuleContext
 
-_KIND_WORDS = {"abbreviation": "abbreviation", "truncation": "shortened name", "spelling": "spelling",
-               "sig": "word in the sig"}
+_KIND_WORDS = {
+    "abbreviation": "abbreviation",
+    "truncation": "shortened name",
+    "spelling": "spelling",
+    "sig": "word in the sig",
+}
 
 
 def _quoted(words):
@@ -49,13 +53,7 @@ def describe_unread(med: NormalisedMedication) -> str:
 
 def _opioid_readings(med):
     """The readings of a line's open ambiguities that carry an opioid ingredient, by label."""
-    return [
-        r.label
-        for ambiguity, is_open in med.ambiguities
-        if is_open
-        for r in ambiguity.readings
-        if r.opioid
-    ]
+    return [r.label for ambiguity, is_open in med.ambiguities if is_open for r in ambiguity.readings if r.opioid]
 
 
 def explain_possible_opioid(findings: Findings, context: RuleContext) -> Explanation:
@@ -64,7 +62,9 @@ def explain_possible_opioid(findings: Findings, context: RuleContext) -> Explana
     naltrexone = context.patient["naltrexone_ids"]
     opioids = [label for med in meds for label in _opioid_readings(med)]
     return Explanation(
-        summary=summary_with_names("Could be an opioid, not confirmed: {names}.", [f'"{n}"' for n in names_of(context, ids)]),
+        summary=summary_with_names(
+            "Could be an opioid, not confirmed: {names}.", [f'"{n}"' for n in names_of(context, ids)]
+        ),
         rationale=(
             "; ".join(describe_unread(med) for med in meds) + ". "
             f"Read one way the line contains an opioid ({join_names(opioids, 4)}), which naltrexone would block; "
@@ -83,8 +83,9 @@ def explain_partial(findings: Findings, context: RuleContext) -> Explanation:
     ids = ids_of(findings, "line")
     meds = [context.medications[i] for i in ids]
     return Explanation(
-        summary=summary_with_names("Not recognized in full, so not fully checked: {names}.",
-                                   [f'"{n}"' for n in names_of(context, ids)]),
+        summary=summary_with_names(
+            "Not recognized in full, so not fully checked: {names}.", [f'"{n}"' for n in names_of(context, ids)]
+        ),
         rationale=(
             "; ".join(describe_unread(med) for med in meds) + ". "
             "What was recognized was checked; the words that were not could name another ingredient, such as an "
@@ -102,8 +103,11 @@ def explain_unrecognized(findings: Findings, context: RuleContext) -> Explanatio
     ids = ids_of(findings, "medication")
     meds = [context.medications[i] for i in ids]
     names = [f'"{n}"' for n in names_of(context, ids)]
-    hints = [f'"{context.medications[i].name}" resembles {join_names(context.spellings[i], 3)}'
-             for i in ids if context.spellings.get(i)]
+    hints = [
+        f'"{context.medications[i].name}" resembles {join_names(context.spellings[i], 3)}'
+        for i in ids
+        if context.spellings.get(i)
+    ]
     hint_text = (" Spelling suggests (not used for any check): " + "; ".join(hints) + ".") if hints else ""
     partial = [describe_unread(med) for med in meds if med.identified]
     partial_text = (" Partly recognized: " + "; ".join(partial) + ".") if partial else ""
@@ -114,8 +118,7 @@ def explain_unrecognized(findings: Findings, context: RuleContext) -> Explanatio
             "them in full; an unrecognized opioid would be missed." + partial_text + hint_text
         ),
         recommendation=(
-            "Review them by hand, or send them with an RxNorm or NDC code or the generic name as written on the "
-            "label."
+            "Review them by hand, or send them with an RxNorm or NDC code or the generic name as written on the label."
         ),
         medications=tuple(ids),
     )
@@ -131,10 +134,13 @@ POSSIBLE_OPIOID = Rule(
     "abbreviation or a spelling that could be an opioid and nothing else on the line settles which it is",
     then="a high alert naming the line, the words and the opioids they could be",
     clauses=(
-        Clause("possible_opioid_with_naltrexone", lambda: (
-            patient_on_naltrexone(),
-            c.line << medication_of_this_patient(is_set(m.possible_opioid) & is_set(m.current)),
-        )),
+        Clause(
+            "possible_opioid_with_naltrexone",
+            lambda: (
+                patient_on_naltrexone(),
+                c.line << medication_of_this_patient(is_set(m.possible_opioid) & is_set(m.current)),
+            ),
+        ),
     ),
     references=(LDN_GUIDANCE, NALTREXONE_LABEL),
     explain=explain_possible_opioid,
@@ -152,10 +158,13 @@ PARTIAL = Rule(
     "nothing the service knows",
     then="a moderate alert naming the words that were not understood",
     clauses=(
-        Clause("partial_with_naltrexone", lambda: (
-            patient_on_naltrexone(),
-            c.line << medication_of_this_patient(is_set(m.partial) & is_set(m.current)),
-        )),
+        Clause(
+            "partial_with_naltrexone",
+            lambda: (
+                patient_on_naltrexone(),
+                c.line << medication_of_this_patient(is_set(m.partial) & is_set(m.current)),
+            ),
+        ),
     ),
     references=(LDN_GUIDANCE,),
     explain=explain_partial,
@@ -173,9 +182,12 @@ RULE = Rule(
     "not current; the line could itself be a naltrexone the service did not recognize)",
     then="an info alert naming every such medication",
     clauses=(
-        Clause("unrecognized", lambda: (
-            c.medication << ((m.kind == "medication") & is_unset(m.recognized) & is_unset(m.unchecked_shown)),
-        )),
+        Clause(
+            "unrecognized",
+            lambda: (
+                c.medication << ((m.kind == "medication") & is_unset(m.recognized) & is_unset(m.unchecked_shown)),
+            ),
+        ),
     ),
     references=(LDN_GUIDANCE,),
     explain=explain_unrecognized,

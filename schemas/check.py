@@ -23,9 +23,34 @@ MAX_QUANTITY = 1_000_000.0
 DEFAULT_MAX_MEDICATIONS = 500
 
 DOSE_UNITS = (
-    "mg", "mcg", "ug", "g", "mL", "L", "tablet", "tablets", "tab", "capsule", "capsules", "cap",
-    "film", "patch", "spray", "puff", "drop", "unit", "units", "lozenge", "suppository", "piece",
-    "injection", "syringe", "vial", "dose", "tsp", "tbsp",
+    "mg",
+    "mcg",
+    "ug",
+    "g",
+    "mL",
+    "L",
+    "tablet",
+    "tablets",
+    "tab",
+    "capsule",
+    "capsules",
+    "cap",
+    "film",
+    "patch",
+    "spray",
+    "puff",
+    "drop",
+    "unit",
+    "units",
+    "lozenge",
+    "suppository",
+    "piece",
+    "injection",
+    "syringe",
+    "vial",
+    "dose",
+    "tsp",
+    "tbsp",
 )
 STRENGTH_UNITS = ("mg", "mcg", "ug", "g", "mg/mL", "mcg/mL", "mcg/hr", "mg/hr", "mg/24hr", "mcg/24hr")
 MEDICATION_STATUSES = ("active", "proposed", "on-hold", "stopped", "completed")
@@ -141,8 +166,9 @@ class MedicationSchema(StrictSchema):
         if start and end and end < start:
             raise ValidationError("Must not be before start_date.", "end_date")
         if data.get("days_supply") is not None and not data.get("dispensed_on"):
-            raise ValidationError("Needs dispensed_on: a supply covers days from the day it was dispensed.",
-                                  "days_supply")
+            raise ValidationError(
+                "Needs dispensed_on: a supply covers days from the day it was dispensed.", "days_supply"
+            )
 
 
 class ConditionSchema(StrictSchema):

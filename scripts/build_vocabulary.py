@@ -314,8 +314,11 @@ def build(reference, unii_path):
         key = name_key(abbreviation)
         vocab.names.pop(key, None)  # an ambiguous abbreviation is never read by a plain lookup
         ambiguous[key] = [
-            {"label": r["label"], "i": sorted(vocab.synonyms.get(i, i) for i in r["ingredients"]),
-             **{k: r[k] for k in ("min_mg", "max_mg", "words") if k in r}}
+            {
+                "label": r["label"],
+                "i": sorted(vocab.synonyms.get(i, i) for i in r["ingredients"]),
+                **{k: r[k] for k in ("min_mg", "max_mg", "words") if k in r},
+            }
             for r in readings
         ]
     names = {}

@@ -56,22 +56,29 @@ def main():
     opioid_names = [k for k, v in vocabulary.names.items() if opioid(v.partition("|")[0].split(";"))]
     opioid_name_misses = [n for n in opioid_names if not opioid(recognize.recognize_text(vocabulary, n).ingredients)]
     strings = rows("opioid_strings.tsv")
-    string_misses = [r["name"] for r in strings if not opioid(recognize.recognize_text(vocabulary, r["name"]).ingredients)]
+    string_misses = [
+        r["name"] for r in strings if not opioid(recognize.recognize_text(vocabulary, r["name"]).ingredients)
+    ]
     lookalikes = rows("lookalikes.tsv")
-    false_opioids = [r["name"] for r in lookalikes if opioid(recognize.recognize_text(vocabulary, r["name"]).ingredients)]
+    false_opioids = [
+        r["name"] for r in lookalikes if opioid(recognize.recognize_text(vocabulary, r["name"]).ingredients)
+    ]
     top = rows("top300.tsv")
     top_missed = [r["name"] for r in top if not recognize.recognize_text(vocabulary, r["name"]).recognized]
     brands = rows("brands_common.tsv")
     brands_missed = [r["name"] for r in brands if not recognize.recognize_text(vocabulary, r["name"]).recognized]
 
     names = [r["name"] for r in top] + [r["name"] for r in strings]
-    lists = [[{"name": names[(i * 7 + j * 13) % len(names)], "frequency": "BID"} for j in range(10)] for i in range(2000)]
+    lists = [
+        [{"name": names[(i * 7 + j * 13) % len(names)], "frequency": "BID"} for j in range(10)] for i in range(2000)
+    ]
     as_of = date(2026, 11, 25)
 
     from rules.knowledge import normalise, text  # noqa: PLC0415
 
-    caches = [f for module in (recognize, dosing, normalise, text) for f in vars(module).values()
-              if hasattr(f, "cache_clear")]
+    caches = [
+        f for module in (recognize, dosing, normalise, text) for f in vars(module).values() if hasattr(f, "cache_clear")
+    ]
 
     def clear():
         for cached in caches:
@@ -87,7 +94,10 @@ def main():
                 normalise_medication(vocabulary, med, index, as_of)
             samples.append((time.perf_counter() - t0) * 1000)
         samples.sort()
-        return {"median_ms": round(statistics.median(samples), 4), "p99_ms": round(samples[int(len(samples) * 0.99)], 4)}
+        return {
+            "median_ms": round(statistics.median(samples), 4),
+            "p99_ms": round(samples[int(len(samples) * 0.99)], 4),
+        }
 
     time_lists(cold=False)  # warm-up
     figures = {

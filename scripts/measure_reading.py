@@ -47,8 +47,10 @@ def is_opioid_view(view):
 
 def left_over(view):
     """The line has a word the service did not account for, or an ambiguity that matters."""
-    return bool(view.get("unmatched_terms")) or any(a["matters"] for a in view.get("ambiguities", ())) or (
-        not view["recognized"]
+    return (
+        bool(view.get("unmatched_terms"))
+        or any(a["matters"] for a in view.get("ambiguities", ()))
+        or (not view["recognized"])
     )
 
 
@@ -101,7 +103,7 @@ def _without(name, sig):
     index = name.lower().find(sig.lower())
     if index < 0:
         return name
-    return (name[:index] + name[index + len(sig):]).strip(" ,;:-")
+    return (name[:index] + name[index + len(sig) :]).strip(" ,;:-")
 
 
 def measure_sigs(checker):
@@ -109,8 +111,9 @@ def measure_sigs(checker):
     same, differ, right, wrong = 0, [], 0, []
     for row in rows("sig_in_name.tsv"):
         in_name, _ = check_line(checker, {"name": row["name"]})
-        separate, _ = check_line(checker, {"name": _without(row["name"], row["instructions"]),
-                                           "instructions": row["instructions"]})
+        separate, _ = check_line(
+            checker, {"name": _without(row["name"], row["instructions"]), "instructions": row["instructions"]}
+        )
         a, b = in_name.get("daily_dose_mg"), separate.get("daily_dose_mg")
         if a == b:
             same += 1

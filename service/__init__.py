@@ -77,7 +77,10 @@ def create_app(config=None):
     app.register_blueprint(pages.bp)  # GET/POST /: the rule catalogue and try-it page (HTML)
     log.info(
         "service ready",
-        extra={"event": "startup", "ruleset_version": checker.ruleset["version"],
-               "vocabulary_version": checker.ruleset["vocabulary_version"]},
+        extra={
+            "event": "startup",
+            "ruleset_version": checker.ruleset["version"],
+            "vocabulary_version": checker.ruleset["vocabulary_version"],
+        },
     )
     return app

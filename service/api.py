@@ -63,11 +63,13 @@ def check_fhir():
 @bp.get("/v1/rules")
 def rules():
     """The rule catalogue."""
-    return jsonify({
-        "ruleset": {"name": RULESET_NAME, "version": RULESET_VERSION},
-        "rules": catalogue(),
-        "definitions": definition_catalogue(),
-    })
+    return jsonify(
+        {
+            "ruleset": {"name": RULESET_NAME, "version": RULESET_VERSION},
+            "rules": catalogue(),
+            "definitions": definition_catalogue(),
+        }
+    )
 
 
 @bp.get("/healthz")

@@ -17,9 +17,7 @@ __all__ = ["JtiCache", "TokenRejected", "require_cds_auth"]  # JtiCache: the in-
 
 log = logging.getLogger(__name__)
 
-ALLOWED_ALGORITHMS = frozenset(
-    ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
-)
+ALLOWED_ALGORITHMS = frozenset(("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"))
 ASYMMETRIC_KEY_TYPES = frozenset(("RSA", "EC"))
 LEEWAY_SECONDS = 30  # clock skew between the EHR and us
 MAX_LIFETIME_SECONDS = 3600  # the spec's tokens live minutes (Epic: 5); a longer one could be replayed elsewhere
@@ -30,6 +28,7 @@ MAX_TOKEN_CHARS = 16_384
 
 
 DISCOVERY_PATH = "/cds-services"
+
 
 class TokenRejected(Exception):
     """Why a token was refused, for the log only (the caller gets a bare 401)."""
@@ -81,7 +80,11 @@ class JwksCache:
         keys = {}
         for entry in document["keys"]:
             # Only public signing keys: a symmetric ("oct") key must never verify anything.
-            if not isinstance(entry, dict) or entry.get("kty") not in ASYMMETRIC_KEY_TYPES or entry.get("use", "sig") != "sig":
+            if (
+                not isinstance(entry, dict)
+                or entry.get("kty") not in ASYMMETRIC_KEY_TYPES
+                or entry.get("use", "sig") != "sig"
+            ):
                 continue
             kid = entry.get("kid")
             if not isinstance(kid, str) or not kid or "d" in entry:
@@ -108,7 +111,9 @@ def trusted_issuers(config):
             value = json.loads(value)
         except ValueError as error:
             raise ValueError("LDN_CDS_TRUSTED_ISSUERS must be a JSON object: issuer -> JWKS URL") from error
-    if not isinstance(value, dict) or not all(isinstance(k, str) and k and _valid_jwks_url(v) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and _valid_jwks_url(v) for k, v in value.items()
+    ):
         raise ValueError("LDN_CDS_TRUSTED_ISSUERS must map each issuer to an https JWKS URL")
     return dict(value)
 
@@ -148,7 +153,10 @@ class CdsAuth:
                 extra={"event": "cds_auth_config"},
             )
         elif self.issuers:
-            log.info(f"CDS Hooks calls need a JWT from {len(self.issuers)} trusted issuer(s)", extra={"event": "cds_auth_config"})
+            log.info(
+                f"CDS Hooks calls need a JWT from {len(self.issuers)} trusted issuer(s)",
+                extra={"event": "cds_auth_config"},
+            )
         elif self.allow_unsigned:
             log.warning(
                 "CDS HOOKS SECURITY IS OFF: LDN_CDS_ALLOW_UNSIGNED=true accepts CDS Hooks calls without a JWT. "

@@ -140,7 +140,9 @@ class Checker:
             as_of=as_of,
             engine_seconds=evaluated - normalised,
             normalise_seconds=normalised - started,
-            conditions=[condition_view(self.vocabulary, c) for c in (request.get("patient") or {}).get("conditions") or ()],
+            conditions=[
+                condition_view(self.vocabulary, c) for c in (request.get("patient") or {}).get("conditions") or ()
+            ],
         )
 
     def _spellings(self, medications: Iterable[NormalisedMedication]) -> dict[str, list[str]]:

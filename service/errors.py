@@ -137,8 +137,17 @@ def register_error_handlers(app):
 
 # --- CDS Hooks answers its errors as FHIR OperationOutcome: the same Problems, rendered for FHIR clients --------
 
-_OUTCOME_CODES = {400: "invalid", 401: "login", 404: "not-found", 405: "not-supported", 412: "incomplete",
-                  413: "too-long", 415: "not-supported", 422: "invalid", 503: "transient"}
+_OUTCOME_CODES = {
+    400: "invalid",
+    401: "login",
+    404: "not-found",
+    405: "not-supported",
+    412: "incomplete",
+    413: "too-long",
+    415: "not-supported",
+    422: "invalid",
+    503: "transient",
+}
 
 
 def outcome_response(status, diagnostics=None, headers=None):

@@ -21,8 +21,21 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("event", "request_id", "method", "path", "status", "duration_ms", "alert_codes",
-                    "ruleset_version", "vocabulary_version", "unrecognized", "service", "outcome", "count"):
+        for key in (
+            "event",
+            "request_id",
+            "method",
+            "path",
+            "status",
+            "duration_ms",
+            "alert_codes",
+            "ruleset_version",
+            "vocabulary_version",
+            "unrecognized",
+            "service",
+            "outcome",
+            "count",
+        ):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value

@@ -30,30 +30,40 @@ FEEDBACK_OUTCOMES = frozenset({"accepted", "overridden"})
 UNMATCHED = "<unmatched>"
 
 REQUESTS = Counter(
-    "ldn_http_requests_total", "HTTP requests by endpoint (URL rule), method and status.",
+    "ldn_http_requests_total",
+    "HTTP requests by endpoint (URL rule), method and status.",
     ["endpoint", "method", "status"],
 )
 REQUEST_SECONDS = Histogram(
-    "ldn_http_request_duration_seconds", "HTTP request latency by endpoint (URL rule), method and status.",
-    ["endpoint", "method", "status"], buckets=REQUEST_BUCKETS,
+    "ldn_http_request_duration_seconds",
+    "HTTP request latency by endpoint (URL rule), method and status.",
+    ["endpoint", "method", "status"],
+    buckets=REQUEST_BUCKETS,
 )
 ALERTS = Counter("ldn_alerts_total", "Alerts returned, by alert code and severity.", ["code", "severity"])
 MEDICATIONS = Counter("ldn_medications_checked_total", "Medications checked (recognized or not).")
 UNRECOGNIZED = Counter("ldn_unrecognized_medications_total", "Medications the vocabulary did not recognize.")
 ENGINE_SECONDS = Histogram(
-    "ldn_rule_evaluation_seconds", "Time the rules engine took per check.", buckets=STEP_BUCKETS,
+    "ldn_rule_evaluation_seconds",
+    "Time the rules engine took per check.",
+    buckets=STEP_BUCKETS,
 )
 NORMALISE_SECONDS = Histogram(
-    "ldn_normalisation_seconds", "Time normalising medications and building facts took per check.",
+    "ldn_normalisation_seconds",
+    "Time normalising medications and building facts took per check.",
     buckets=STEP_BUCKETS,
 )
 FEEDBACK = Counter(
-    "ldn_cds_feedback_total", "CDS Hooks card feedback by service and outcome.", ["service", "outcome"],
+    "ldn_cds_feedback_total",
+    "CDS Hooks card feedback by service and outcome.",
+    ["service", "outcome"],
 )
 # livemax: one series however many workers, and a dead worker's copy is dropped by mark_process_dead.
 BUILD_INFO = Gauge(
-    "ldn_build_info", "The knowledge answering checks: ruleset name and version, vocabulary version (always 1).",
-    ["ruleset", "ruleset_version", "vocabulary_version"], multiprocess_mode="livemax",
+    "ldn_build_info",
+    "The knowledge answering checks: ruleset name and version, vocabulary version (always 1).",
+    ["ruleset", "ruleset_version", "vocabulary_version"],
+    multiprocess_mode="livemax",
 )
 
 
@@ -121,6 +131,7 @@ def install_metrics(app):
         "vocabulary_version": ruleset["vocabulary_version"],
     }
     BUILD_INFO.labels(**build_labels).set(1)
+
     def observe(result):
         """Count the check."""
         record_check(result)

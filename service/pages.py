@@ -85,10 +85,10 @@ def _readable(errors):
     for path, messages in sorted(errors.items()):
         label = _FIELD_LABELS.get(path)
         if label is None and path.startswith("medications["):
-            index = path[len("medications["):].split("]", 1)[0]
+            index = path[len("medications[") :].split("]", 1)[0]
             label = f"Medication line {int(index) + 1}" if index.isdigit() else path
         elif label is None and path.startswith("patient.conditions["):
-            index = path[len("patient.conditions["):].split("]", 1)[0]
+            index = path[len("patient.conditions[") :].split("]", 1)[0]
             label = f"Condition line {int(index) + 1}" if index.isdigit() else path
         readable.append({"field": label or path, "path": path, "messages": messages})
     return readable
@@ -132,11 +132,17 @@ def index():
 @bp.post("/")
 def try_it():
     """Check the pasted list; alerts as POST /v1/check returns them, and how each line was understood."""
-    form = {key: request.form.get(key, "") for key in
-            ("medications", "as_of", "last_opioid_use", "conditions", "status", "opioid_dependence")}
+    form = {
+        key: request.form.get(key, "")
+        for key in ("medications", "as_of", "last_opioid_use", "conditions", "status", "opioid_dependence")
+    }
     if not api_key_accepted():
-        return _render(401, form=form, notice="This service requires an API key, so the try-it form is "
-                                              "switched off. Use POST /v1/check with your key.")
+        return _render(
+            401,
+            form=form,
+            notice="This service requires an API key, so the try-it form is "
+            "switched off. Use POST /v1/check with your key.",
+        )
     body, form_errors = build_request(form)
     pipeline = current_pipeline()
     try:

@@ -78,8 +78,9 @@ def metrics_directory(configured: str | None, fallbacks: tuple[str, ...] = ("/de
         if os.path.isdir(parent) and _writable(parent):
             made = tempfile.mkdtemp(prefix=f"ldn-prometheus-{os.getpid()}-", dir=parent)
             if configured:
-                print(f"ldn-safety: PROMETHEUS_MULTIPROC_DIR={configured} is not writable; using {made}",
-                      file=sys.stderr)
+                print(
+                    f"ldn-safety: PROMETHEUS_MULTIPROC_DIR={configured} is not writable; using {made}", file=sys.stderr
+                )
             return made
     raise SystemExit(
         f"ldn-safety: no writable directory for metrics (PROMETHEUS_MULTIPROC_DIR={configured or 'unset'}): mount "
@@ -97,4 +98,6 @@ def check_api_key(key: str | None) -> None:
         )
     lowered = key.lower()
     if any(word in lowered for word in _PLACEHOLDER_WORDS):
-        raise ConfigurationError("LDN_API_KEY is a placeholder from the examples; generate one with `openssl rand -hex 32`.")
+        raise ConfigurationError(
+            "LDN_API_KEY is a placeholder from the examples; generate one with `openssl rand -hex 32`."
+        )

@@ -51,8 +51,15 @@ def worker_pids(master_pid):
 
 
 @contextlib.contextmanager
-def running_gunicorn(env_overrides=None, workers=2, worker_class="sync", threads=1, app="service.wsgi:app",
-                     startup_timeout=30, log_path=None):
+def running_gunicorn(
+    env_overrides=None,
+    workers=2,
+    worker_class="sync",
+    threads=1,
+    app="service.wsgi:app",
+    startup_timeout=30,
+    log_path=None,
+):
     """Run `gunicorn -c gunicorn.conf.py <app>` from the repo root; yield (base_url, process); always stop it."""
     port = free_port()
     env = dict(os.environ)
@@ -67,7 +74,11 @@ def running_gunicorn(env_overrides=None, workers=2, worker_class="sync", threads
     env.update(env_overrides or {})
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
-        [str(GUNICORN), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env, stdout=log, stderr=log,
+        [str(GUNICORN), "-c", "gunicorn.conf.py", app],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

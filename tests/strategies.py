@@ -32,8 +32,21 @@ NON_OPIOIDS = LOOKALIKES + BRANDS + COMMON
 UNKNOWN = ("vitamin D3 2000 IU", "fish oil", "oxycodon 5mg", "turmeric capsule", "unknown cream", "Rx 4471")
 
 FREQUENCIES = (
-    "daily", "QD", "BID", "TID", "QID", "QHS", "at bedtime", "every 6 hours as needed", "q4h prn",
-    "once weekly", "every 12 hours", "twice a day", "nightly", "every morning", "PRN",
+    "daily",
+    "QD",
+    "BID",
+    "TID",
+    "QID",
+    "QHS",
+    "at bedtime",
+    "every 6 hours as needed",
+    "q4h prn",
+    "once weekly",
+    "every 12 hours",
+    "twice a day",
+    "nightly",
+    "every morning",
+    "PRN",
 )
 TIMINGS = ("bedtime", "morning", "evening", "with breakfast")
 INSTRUCTIONS = (
@@ -47,8 +60,14 @@ INSTRUCTIONS = (
 )
 STATUSES = ("active", "proposed", "on-hold", "stopped", "completed")
 CONDITIONS = (
-    "fibromyalgia", "Crohn's disease", "opioid use disorder", "Opioid dependence, in remission",
-    "long-term current use of opiate analgesic", "multiple sclerosis", "chronic pain", "depression",
+    "fibromyalgia",
+    "Crohn's disease",
+    "opioid use disorder",
+    "Opioid dependence, in remission",
+    "long-term current use of opiate analgesic",
+    "multiple sclerosis",
+    "chronic pain",
+    "depression",
 )
 CONDITION_CODES = (
     ("http://hl7.org/fhir/sid/icd-10-cm", "F11.20"),
@@ -79,10 +98,16 @@ def quantity(units, low=0.1, high=1000.0):
 @st.composite
 def medication(draw, names=None):
     """One medication as an EHR sends it: a name (sometimes with codes), and optional dose, sig and status."""
-    name = draw(names if names is not None else st.one_of(
-        st.sampled_from(OPIOIDS), st.sampled_from(NALTREXONE), st.sampled_from(NON_OPIOIDS),
-        st.sampled_from(UNKNOWN),
-    ))
+    name = draw(
+        names
+        if names is not None
+        else st.one_of(
+            st.sampled_from(OPIOIDS),
+            st.sampled_from(NALTREXONE),
+            st.sampled_from(NON_OPIOIDS),
+            st.sampled_from(UNKNOWN),
+        )
+    )
     med = {"name": name}
     optional = {
         "dose": quantity(DOSE_UNITS),

@@ -36,7 +36,9 @@ def test_request_examples_load_with_the_marshmallow_schema(contract):
 
 
 def test_response_examples_match_the_document_and_the_marshmallow_schema(contract):
-    examples = contract.document["paths"]["/v1/check"]["post"]["responses"]["200"]["content"]["application/json"]["examples"]
+    examples = contract.document["paths"]["/v1/check"]["post"]["responses"]["200"]["content"]["application/json"][
+        "examples"
+    ]
     for example in examples.values():
         contract.validate("#/components/schemas/CheckResponse", example["value"])
         CheckResponseSchema().load(example["value"])
@@ -70,8 +72,17 @@ def test_rules_catalogue_lists_every_rule(client, contract):
     rules = response.get_json()["rules"]
     assert len({r["id"] for r in rules}) == len(rules) >= 15
     codes = {r["code"] for r in rules}
-    for code in ("opioid-use", "opioid-dependence", "opioid-free-interval", "tablet-splitting", "dose-range",
-                 "titration", "dose-timing", "duplicate-naltrexone", "unrecognized-medication"):
+    for code in (
+        "opioid-use",
+        "opioid-dependence",
+        "opioid-free-interval",
+        "tablet-splitting",
+        "dose-range",
+        "titration",
+        "dose-timing",
+        "duplicate-naltrexone",
+        "unrecognized-medication",
+    ):
         assert code in codes
 
 
@@ -80,8 +91,14 @@ def test_the_catalogue_shows_the_named_definitions_with_their_current_thresholds
 
     body = client.get("/v1/rules").get_json()
     by_name = {d["name"]: d for d in body["definitions"]}
-    assert {"low-dose use", "standard-dose therapy", "current naltrexone", "naltrexone start",
-            "last opioid use", "opioid-free interval"} <= set(by_name)
+    assert {
+        "low-dose use",
+        "standard-dose therapy",
+        "current naltrexone",
+        "naltrexone start",
+        "last opioid use",
+        "opioid-free interval",
+    } <= set(by_name)
     assert f"{definitions.ER_INJECTION_INTERVAL_DAYS} days" in by_name["current naltrexone"]["meaning"]
     from rules.catalogue import sources
 
@@ -160,7 +177,10 @@ def test_malformed_bodies_are_problems(client, data, content_type, status):
         ({"medications": [{"name": "x", "as_needed": "yes"}]}, "medications[0].as_needed"),
         ({"medications": [{"name": "x", "compounded": 1}]}, "medications[0].compounded"),
         ({"medications": [{"name": "x", "start_date": "2026-02-30"}]}, "medications[0].start_date"),
-        ({"medications": [{"name": "x", "start_date": "2026-03-01", "end_date": "2026-02-01"}]}, "medications[0].end_date"),
+        (
+            {"medications": [{"name": "x", "start_date": "2026-03-01", "end_date": "2026-02-01"}]},
+            "medications[0].end_date",
+        ),
         ({"medications": [{"name": "x", "codes": []}]}, "medications[0].codes"),
         ({"medications": [{"name": "x", "codes": [{"system": "s"}]}]}, "medications[0].codes[0].code"),
         ({"medications": [{"id": "a", "name": "x"}, {"id": "a", "name": "y"}]}, "medications[1].id"),
@@ -169,8 +189,14 @@ def test_malformed_bodies_are_problems(client, data, content_type, status):
         ({"medications": [], "patient": {"opioid_dependence": "true"}}, "patient.opioid_dependence"),
         ({"medications": [], "patient": {"last_opioid_use": "yesterday"}}, "patient.last_opioid_use"),
         ({"medications": [], "patient": {"conditions": [{}]}}, "patient.conditions[0].name"),
-        ({"medications": [], "patient": {"conditions": [{"name": "OUD", "status": "maybe"}]}}, "patient.conditions[0].status"),
-        ({"medications": [], "patient": {"upcoming_procedures": [{"date": "2026-12-01"}]}}, "patient.upcoming_procedures[0].name"),
+        (
+            {"medications": [], "patient": {"conditions": [{"name": "OUD", "status": "maybe"}]}},
+            "patient.conditions[0].status",
+        ),
+        (
+            {"medications": [], "patient": {"upcoming_procedures": [{"date": "2026-12-01"}]}},
+            "patient.upcoming_procedures[0].name",
+        ),
         ({"medications": [], "extra": 1}, "extra"),
     ],
 )
@@ -209,7 +235,9 @@ def test_body_over_the_limit_is_413():
     problem(client.post("/v1/check", data=body, content_type="application/json"), 413)
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("get", "/nowhere", 404), ("get", "/v1/check", 405), ("delete", "/v1/rules", 405)])
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("get", "/nowhere", 404), ("get", "/v1/check", 405), ("delete", "/v1/rules", 405)]
+)
 def test_routing_errors_are_problems(client, method, path, status):
     body = problem(getattr(client, method)(path), status)
     assert "Traceback" not in json.dumps(body)
@@ -231,17 +259,24 @@ def test_api_key_when_configured():
     client = create_app({"API_KEY": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"}).test_client()
     problem(client.post("/v1/check", json={"medications": []}), 401)
     problem(client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer wrong"}), 401)
-    ok = client.post("/v1/check", json={"medications": []}, headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
+    ok = client.post(
+        "/v1/check",
+        json={"medications": []},
+        headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"},
+    )
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize(("medication", "field"), [
-    ({"name": "oxycodone 5 mg tablet", "days_supply": 30}, "days_supply"),
-    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": 0}, "days_supply"),
-    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": 366}, "days_supply"),
-    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": "30"}, "days_supply"),
-    ({"name": "oxycodone 5 mg tablet", "dispensed_on": "yesterday", "days_supply": 30}, "dispensed_on"),
-])
+@pytest.mark.parametrize(
+    ("medication", "field"),
+    [
+        ({"name": "oxycodone 5 mg tablet", "days_supply": 30}, "days_supply"),
+        ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": 0}, "days_supply"),
+        ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": 366}, "days_supply"),
+        ({"name": "oxycodone 5 mg tablet", "dispensed_on": "2026-11-01", "days_supply": "30"}, "days_supply"),
+        ({"name": "oxycodone 5 mg tablet", "dispensed_on": "yesterday", "days_supply": 30}, "dispensed_on"),
+    ],
+)
 def test_a_dispense_is_validated_naming_the_field(client, medication, field):
     response = client.post("/v1/check", json={"medications": [medication]})
     assert response.status_code == 422

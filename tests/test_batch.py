@@ -20,7 +20,12 @@ def batch(*args, stdin=None):
     """Run the command; returns (exit status, stdout, stderr)."""
     out = subprocess.run(
         [sys.executable, "-m", "service.batch", *map(str, args), "--no-progress"],
-        cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     return out.returncode, out.stdout, out.stderr
 
@@ -40,7 +45,8 @@ def test_ndjson_alerts_are_the_apis_alerts(client):
     for record in records(stdout):
         if record["code"] is not None:
             got.setdefault(record["patient_id"], []).append(
-                (record["code"], record["severity"], record["rule"], record["medications"], record["summary"]))
+                (record["code"], record["severity"], record["rule"], record["medications"], record["summary"])
+            )
     expected = {}
     for number, line in enumerate(NDJSON.read_text().splitlines(), start=1):
         body = json.loads(line)
@@ -49,10 +55,12 @@ def test_ndjson_alerts_are_the_apis_alerts(client):
         assert response.status_code == 200
         for alert in response.get_json()["alerts"]:
             expected.setdefault(patient_id, []).append(
-                (alert["code"], alert["severity"], alert["rule"], alert["medications"], alert["summary"]))
+                (alert["code"], alert["severity"], alert["rule"], alert["medications"], alert["summary"])
+            )
     assert got == expected
     assert {"opioid-use", "tablet-splitting", "opioid-dependence", "partially-recognized-medication"} <= {
-        alert[0] for alerts in got.values() for alert in alerts}
+        alert[0] for alerts in got.values() for alert in alerts
+    }
 
 
 def test_ndjson_patient_without_alerts_gets_one_empty_record_and_ids_default_to_line_numbers():
@@ -60,8 +68,16 @@ def test_ndjson_patient_without_alerts_gets_one_empty_record_and_ids_default_to_
     assert status == 0
     out = records(stdout)
     assert [r for r in out if r["patient_id"] == "P-002"] == [
-        {"patient_id": "P-002", "line": 2, "code": None, "severity": None, "rule": None, "medications": [],
-         "summary": "no alerts"}]
+        {
+            "patient_id": "P-002",
+            "line": 2,
+            "code": None,
+            "severity": None,
+            "rule": None,
+            "medications": [],
+            "summary": "no alerts",
+        }
+    ]
     assert {r["patient_id"] for r in out} == {"P-001", "P-002", "P-003", "4", "5"}
 
 
@@ -74,8 +90,16 @@ def test_csv_in_csv_out():
     assert len(opioid) == 1 and opioid[0]["patient_id"] == "P-001" and opioid[0]["medications"] == "ldn;oxy"
     assert opioid[0]["severity"] == "high" and opioid[0]["line"] == "2"
     assert [r for r in out if r["patient_id"] == "P-002"] == [
-        {"patient_id": "P-002", "line": "4", "code": "", "severity": "", "rule": "", "medications": "",
-         "summary": "no alerts"}]
+        {
+            "patient_id": "P-002",
+            "line": "4",
+            "code": "",
+            "severity": "",
+            "rule": "",
+            "medications": "",
+            "summary": "no alerts",
+        }
+    ]
     assert any(r["patient_id"] == "P-004" and r["code"] == "opioid-dependence" for r in out)
     # P-003's unknown line sits beside naltrexone: a visible partial-recognition alert, not an info line.
     assert [r["patient_id"] for r in out if r["code"] == "partially-recognized-medication"] == ["P-003"]
@@ -141,7 +165,9 @@ def test_order_is_preserved_with_two_workers(tmp_path):
     with path.open("w") as handle:
         for number in range(700):
             meds = [{"name": names[(number + k) % len(names)]} for k in range(1 + number % 3)]
-            handle.write(json.dumps({"patient_id": f"p{number:04d}", "as_of": "2026-11-25", "medications": meds}) + "\n")
+            handle.write(
+                json.dumps({"patient_id": f"p{number:04d}", "as_of": "2026-11-25", "medications": meds}) + "\n"
+            )
             if number == 350:
                 handle.write("garbage\n")
     status, one, _ = batch(path, "--workers", "1")
@@ -156,12 +182,14 @@ def test_order_is_preserved_with_two_workers(tmp_path):
 def test_summary_counts_alerts_and_lists_unrecognized_names_most_common_first(tmp_path):
     lines = [
         {"patient_id": f"s{n}", "as_of": "2026-11-25", "medications": meds}
-        for n, meds in enumerate([
-            [{"name": "naltrexone 4.5 mg capsule", "frequency": "QHS"}, {"name": "oxycodone 5 mg tablet"}],
-            [{"name": "plinkorex 2 mg"}],
-            [{"name": "Blarvatine"}, {"name": "plinkorex 2 mg"}],
-            [{"name": "plinkorex  2 MG"}],
-        ])
+        for n, meds in enumerate(
+            [
+                [{"name": "naltrexone 4.5 mg capsule", "frequency": "QHS"}, {"name": "oxycodone 5 mg tablet"}],
+                [{"name": "plinkorex 2 mg"}],
+                [{"name": "Blarvatine"}, {"name": "plinkorex 2 mg"}],
+                [{"name": "plinkorex  2 MG"}],
+            ]
+        )
     ]
     status, _, stderr = batch("-", "--workers", "1", stdin="".join(json.dumps(line) + "\n" for line in lines))
     assert status == 0
@@ -174,27 +202,39 @@ def test_summary_counts_alerts_and_lists_unrecognized_names_most_common_first(tm
 
 
 def test_stdin_input_and_csv_input_format_flag():
-    status, stdout, stderr = batch("-", "--input-format", "csv", "--format", "csv", "--workers", "1",
-                                   stdin=CSV.read_text())
+    status, stdout, stderr = batch(
+        "-", "--input-format", "csv", "--format", "csv", "--workers", "1", stdin=CSV.read_text()
+    )
     assert status == 0, stderr
     assert [r["code"] for r in rows(stdout) if r["patient_id"] == "P-001"] == ["opioid-use"]
 
 
 def test_output_file_and_spreadsheet_formula_cells_are_defused(tmp_path):
     source = tmp_path / "in.ndjson"
-    source.write_text(json.dumps({"patient_id": "=HYPERLINK(\"http://x\")", "as_of": "2026-11-25",
-                                  "medications": [{"name": "lisinopril 10 mg tablet"}]}) + "\n")
+    source.write_text(
+        json.dumps(
+            {
+                "patient_id": '=HYPERLINK("http://x")',
+                "as_of": "2026-11-25",
+                "medications": [{"name": "lisinopril 10 mg tablet"}],
+            }
+        )
+        + "\n"
+    )
     output = tmp_path / "out.csv"
     status, stdout, _ = batch(source, "--output", output, "--workers", "1")
     assert status == 0 and stdout == ""
-    assert rows(output.read_text())[0]["patient_id"] == "'=HYPERLINK(\"http://x\")"
+    assert rows(output.read_text())[0]["patient_id"] == '\'=HYPERLINK("http://x")'
 
 
-@pytest.mark.parametrize("args", [
-    ("/nonexistent/patients.ndjson",),
-    (NDJSON, "--workers", "0"),
-    (NDJSON, "--format", "xml"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("/nonexistent/patients.ndjson",),
+        (NDJSON, "--workers", "0"),
+        (NDJSON, "--format", "xml"),
+    ],
+)
 def test_usage_errors_exit_2(args):
     status, stdout, _ = batch(*args)
     assert status == 2 and stdout == ""
@@ -211,8 +251,16 @@ def run_batch(*args, env=None, stdin=None):
     """The command without --no-progress: stderr is a pipe, as in a nightly job."""
     import os
 
-    out = subprocess.run([sys.executable, "-m", "service.batch", *map(str, args)], cwd=ROOT, input=stdin,
-                         capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        [sys.executable, "-m", "service.batch", *map(str, args)],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
     return out.returncode, out.stdout, out.stderr
 
 
@@ -231,8 +279,11 @@ def test_a_bar_can_be_asked_for_and_switched_off():
 
 
 def test_a_repeated_ndjson_patient_is_reported_like_a_repeated_csv_patient():
-    record = {"patient_id": "p1", "as_of": "2026-11-25",
-              "medications": [{"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True}]}
+    record = {
+        "patient_id": "p1",
+        "as_of": "2026-11-25",
+        "medications": [{"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True}],
+    }
     text = "\n".join(json.dumps(r) for r in (record, {**record, "patient_id": "p2"}, record)) + "\n"
     status, stdout, stderr = batch("-", "--workers", "1", stdin=text)
     assert status == 1

@@ -51,13 +51,16 @@ def test_post_with_an_opioid_shows_the_same_alerts_as_the_api(client):
     response = client.post("/", data={"medications": LDN_AND_OPIOID, "as_of": "2026-11-25"})
     assert response.status_code == 200
     page = _text(response)
-    api = client.post("/v1/check", json={
-        "as_of": "2026-11-25",
-        "medications": [
-            {"id": "1", "name": "naltrexone 4.5 mg capsule", "status": "active"},
-            {"id": "2", "name": "oxycodone 5 mg tablet", "status": "proposed"},
-        ],
-    }).get_json()
+    api = client.post(
+        "/v1/check",
+        json={
+            "as_of": "2026-11-25",
+            "medications": [
+                {"id": "1", "name": "naltrexone 4.5 mg capsule", "status": "active"},
+                {"id": "2", "name": "oxycodone 5 mg tablet", "status": "proposed"},
+            ],
+        },
+    ).get_json()
     assert "opioid-use" in [alert["code"] for alert in api["alerts"]]
     for alert in api["alerts"]:
         for text in (alert["code"], alert["summary"], alert["rationale"], alert["recommendation"]):
@@ -68,8 +71,9 @@ def test_post_with_an_opioid_shows_the_same_alerts_as_the_api(client):
 
 
 def test_post_shows_how_each_medication_was_understood(client):
-    page = _text(client.post("/", data={"medications": "naltrexone 4.5 mg capsule\nfrobnitol 20 mg",
-                                        "as_of": "2026-11-25"}))
+    page = _text(
+        client.post("/", data={"medications": "naltrexone 4.5 mg capsule\nfrobnitol 20 mg", "as_of": "2026-11-25"})
+    )
     rows = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", page, re.S)
     assert [(line, text, "no" in recognized) for line, text, recognized in rows] == [
         ("1", "naltrexone 4.5 mg capsule", False),
@@ -79,9 +83,16 @@ def test_post_shows_how_each_medication_was_understood(client):
 
 
 def test_patient_facts_reach_the_rules(client):
-    page = _text(client.post("/", data={
-        "medications": "naltrexone 4.5 mg capsule", "as_of": "2026-11-25", "opioid_dependence": "yes",
-    }))
+    page = _text(
+        client.post(
+            "/",
+            data={
+                "medications": "naltrexone 4.5 mg capsule",
+                "as_of": "2026-11-25",
+                "opioid_dependence": "yes",
+            },
+        )
+    )
     assert "opioid-dependence" in page and "LDN-DEP-001" in page
 
 
@@ -107,8 +118,14 @@ def test_a_too_long_line_names_its_line(client):
 
 
 def test_pasted_markup_is_escaped(client):
-    response = client.post("/", data={"medications": "naltrexone 4.5 mg\n<script>alert(1)</script>",
-                                      "conditions": "<img src=x onerror=alert(2)>", "as_of": "2026-11-25"})
+    response = client.post(
+        "/",
+        data={
+            "medications": "naltrexone 4.5 mg\n<script>alert(1)</script>",
+            "conditions": "<img src=x onerror=alert(2)>",
+            "as_of": "2026-11-25",
+        },
+    )
     assert response.status_code == 200
     page = _text(response)
     assert "<script>alert(1)" not in page and "<img src=x" not in page
@@ -123,8 +140,11 @@ def test_with_an_api_key_the_form_is_off_and_post_needs_the_key():
     assert 'id="rule-LDN-OPI-001"' in page
     refused = client.post("/", data={"medications": LDN_AND_OPIOID})
     assert refused.status_code == 401 and "opioid-use" not in _text(refused).split("Rule catalogue")[0]
-    allowed = client.post("/", data={"medications": LDN_AND_OPIOID, "as_of": "2026-11-25"},
-                          headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"})
+    allowed = client.post(
+        "/",
+        data={"medications": LDN_AND_OPIOID, "as_of": "2026-11-25"},
+        headers={"Authorization": "Bearer 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978"},
+    )
     assert allowed.status_code == 200 and 'class="alert sev-high"' in _text(allowed)
 
 

@@ -49,16 +49,29 @@ def jwks():
 def secured(jwks):
     """The real app trusting ISSUER's JWKS, expecting aud = AUDIENCE + path."""
     url, _, _ = jwks
-    app = create_app({"TESTING": True, "CDS_TRUSTED_ISSUERS": {ISSUER: url}, "CDS_AUDIENCE": AUDIENCE + "/",
-                      "CDS_JWKS_MIN_REFRESH_SECONDS": 0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "CDS_TRUSTED_ISSUERS": {ISSUER: url},
+            "CDS_AUDIENCE": AUDIENCE + "/",
+            "CDS_JWKS_MIN_REFRESH_SECONDS": 0,
+        }
+    )
     return app.test_client()
 
 
 def token(path=SIGN, key=RSA_KEY, kid="rsa-1", alg="RS384", headers=None, drop=(), **claims):
     """A signed EHR token for path; claims override, `drop` removes claims."""
     now = int(time.time())
-    payload = {"iss": ISSUER, "aud": AUDIENCE + path, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4()),
-               "tenant": "health-system-1", **claims}
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE + path,
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        "tenant": "health-system-1",
+        **claims,
+    }
     for name in drop:
         payload.pop(name, None)
     header = {"kid": kid, "typ": "JWT", **(headers or {})}
@@ -72,8 +85,11 @@ def call(client, path, bearer, contract=None):
     if path == DISCOVERY:
         response = client.get(path, headers=headers)
     elif path == FEEDBACK:
-        response = client.post(path, headers=headers, json={"feedback": [
-            {"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:00:00Z"}]})
+        response = client.post(
+            path,
+            headers=headers,
+            json={"feedback": [{"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:00:00Z"}]},
+        )
     else:
         response = client.post(path, headers=headers, json=hook_call([med_request("x", "lisinopril 10 mg tablet")]))
     if contract is not None:
@@ -85,7 +101,10 @@ def call(client, path, bearer, contract=None):
 def assert_bare_401(response):
     """401 with an OperationOutcome that says nothing."""
     assert response.status_code == 401, response.get_data(as_text=True)
-    assert response.get_json() == {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
+    assert response.get_json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "login"}],
+    }
 
 
 @pytest.mark.parametrize("path", [DISCOVERY, SIGN, FEEDBACK])
@@ -97,13 +116,18 @@ def test_valid_tokens_pass_on_every_cds_endpoint(secured, contract, path):
 
 def _none_token(path):
     now = int(time.time())
-    return jwt.encode({"iss": ISSUER, "aud": AUDIENCE + path, "exp": now + 300, "iat": now, "jti": "n"}, None,
-                      algorithm="none", headers={"kid": "rsa-1", "typ": "JWT"})
+    return jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE + path, "exp": now + 300, "iat": now, "jti": "n"},
+        None,
+        algorithm="none",
+        headers={"kid": "rsa-1", "typ": "JWT"},
+    )
 
 
 def _hs256_with_public_key(path):
     # The classic confusion attack: the RSA public key used as an HMAC secret.
     pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
     def b64(data):
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -140,14 +164,26 @@ BAD_TOKENS = {
 
 # Why each is refused (the log's reason): a token refused for another reason than the one under test is a bad test.
 REASONS = {
-    "expired": "expired", "wrong audience": "wrong audience", "audience of another host": "wrong audience",
-    "wrong issuer": "issuer not trusted", "alg none": "algorithm not allowed",
-    "HS256 with the public key": "algorithm not allowed", "HS256 with a secret": "algorithm not allowed",
-    "unknown kid": "unknown kid", "no kid": "no kid", "typ not JWT": "typ is not JWT",
-    "jku elsewhere": "jku does not match", "signed by another key": "InvalidSignatureError",
-    "key of another alg": "alg does not match the key", "no jti": "MissingRequiredClaimError",
-    "no iat": "MissingRequiredClaimError", "no exp": "MissingRequiredClaimError", "no aud": "MissingRequiredClaimError",
-    "issued in the future": "ImmatureSignatureError", "lifetime of a day": "lifetime too long", "not a JWT": "not a JWT",
+    "expired": "expired",
+    "wrong audience": "wrong audience",
+    "audience of another host": "wrong audience",
+    "wrong issuer": "issuer not trusted",
+    "alg none": "algorithm not allowed",
+    "HS256 with the public key": "algorithm not allowed",
+    "HS256 with a secret": "algorithm not allowed",
+    "unknown kid": "unknown kid",
+    "no kid": "no kid",
+    "typ not JWT": "typ is not JWT",
+    "jku elsewhere": "jku does not match",
+    "signed by another key": "InvalidSignatureError",
+    "key of another alg": "alg does not match the key",
+    "no jti": "MissingRequiredClaimError",
+    "no iat": "MissingRequiredClaimError",
+    "no exp": "MissingRequiredClaimError",
+    "no aud": "MissingRequiredClaimError",
+    "issued in the future": "ImmatureSignatureError",
+    "lifetime of a day": "lifetime too long",
+    "not a JWT": "not a JWT",
 }
 
 
@@ -194,8 +230,9 @@ def test_unknown_kids_do_not_hammer_the_jwks(jwks):
 
 
 def test_unreachable_jwks_is_401_not_500():
-    client = create_app({"TESTING": True, "CDS_TRUSTED_ISSUERS": {ISSUER: "http://127.0.0.1:9/jwks.json"},
-                         "CDS_AUDIENCE": AUDIENCE}).test_client()
+    client = create_app(
+        {"TESTING": True, "CDS_TRUSTED_ISSUERS": {ISSUER: "http://127.0.0.1:9/jwks.json"}, "CDS_AUDIENCE": AUDIENCE}
+    ).test_client()
     assert_bare_401(call(client, SIGN, token(SIGN)))
 
 
@@ -212,8 +249,9 @@ def test_tokens_are_never_logged(secured):
 
 def test_trusted_issuers_make_tokens_required_even_with_unsigned_allowed(jwks):
     url, _, _ = jwks
-    client = create_app({"TESTING": True, "CDS_TRUSTED_ISSUERS": {ISSUER: url}, "CDS_AUDIENCE": AUDIENCE,
-                         "CDS_ALLOW_UNSIGNED": True}).test_client()
+    client = create_app(
+        {"TESTING": True, "CDS_TRUSTED_ISSUERS": {ISSUER: url}, "CDS_AUDIENCE": AUDIENCE, "CDS_ALLOW_UNSIGNED": True}
+    ).test_client()
     assert_bare_401(call(client, DISCOVERY, None))
 
 
@@ -229,8 +267,10 @@ def test_unconfigured_cds_hooks_is_disabled_and_says_so(contract):
     with service_log("service.cds_auth") as lines:
         client = create_app({"TESTING": True}).test_client()
     # Not configured is a deployment's choice, so a warning naming what to set, not an error.
-    assert any("CDS Hooks is not configured" in line and "LDN_CDS_AUDIENCE" in line and '"level": "warning"' in line
-               for line in lines)
+    assert any(
+        "CDS Hooks is not configured" in line and "LDN_CDS_AUDIENCE" in line and '"level": "warning"' in line
+        for line in lines
+    )
     assert not any('"level": "error"' in line for line in lines)
     for path in (DISCOVERY, SIGN, FEEDBACK):
         assert_bare_401(call(client, path, None, contract))
@@ -244,7 +284,9 @@ def test_unsigned_development_mode_warns_loudly():
     assert call(client, DISCOVERY, None).status_code == 200
 
 
-@pytest.mark.parametrize("value", ["not json", ["https://x"], {"iss": "ftp://x/jwks"}, {"iss": "http://ehr.example/jwks"}])
+@pytest.mark.parametrize(
+    "value", ["not json", ["https://x"], {"iss": "ftp://x/jwks"}, {"iss": "http://ehr.example/jwks"}]
+)
 def test_malformed_trusted_issuers_stop_the_start(value):
     with pytest.raises(ValueError):
         create_app({"TESTING": True, "CDS_TRUSTED_ISSUERS": value})
@@ -287,7 +329,10 @@ def test_jti_cache_lets_exactly_one_of_many_concurrent_uses_through():
 
 def test_secured_golden_call_still_gives_cards(secured):
     ldn = med_request("ldn", "naltrexone 4.5 mg capsule (compounded)", status="active")
-    body = hook_call([med_request("oxy", "oxycodone 5 mg tablet")], {"medicationRequests": {"resourceType": "Bundle", "entry": [{"resource": ldn}]}})
+    body = hook_call(
+        [med_request("oxy", "oxycodone 5 mg tablet")],
+        {"medicationRequests": {"resourceType": "Bundle", "entry": [{"resource": ldn}]}},
+    )
     response = secured.post(SIGN, json=body, headers={"Authorization": f"Bearer {token(SIGN)}"})
     assert response.status_code == 200
     assert [c["source"]["topic"]["code"] for c in response.get_json()["cards"]] == ["opioid-use"]
@@ -301,8 +346,11 @@ def _configmap():
     return yaml.safe_load(path.read_text())["data"]
 
 
-@pytest.mark.parametrize("audience", [None, "https://ldn-safety.example.org/cds-services/"],
-                         ids=["the shipped ConfigMap", "an audience written with the discovery path"])
+@pytest.mark.parametrize(
+    "audience",
+    [None, "https://ldn-safety.example.org/cds-services/"],
+    ids=["the shipped ConfigMap", "an audience written with the discovery path"],
+)
 def test_a_token_signed_for_the_url_the_ehr_calls_is_accepted_with_the_manifests_values(jwks, monkeypatch, audience):
     url, _, _ = jwks
     for name, value in _configmap().items():
@@ -315,16 +363,23 @@ def test_a_token_signed_for_the_url_the_ehr_calls_is_accepted_with_the_manifests
     public = urlsplit(_configmap()["LDN_CDS_AUDIENCE"])
     service_url = f"{public.scheme}://{public.netloc}{SIGN}"
     now = int(time.time())
-    bearer = jwt.encode({"iss": ISSUER, "aud": service_url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())},
-                        RSA_KEY, algorithm="RS384", headers={"kid": "rsa-1", "typ": "JWT"})
+    bearer = jwt.encode(
+        {"iss": ISSUER, "aud": service_url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())},
+        RSA_KEY,
+        algorithm="RS384",
+        headers={"kid": "rsa-1", "typ": "JWT"},
+    )
     response = call(client, SIGN, bearer)
     assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def test_a_refused_token_is_logged_with_the_request_id_of_its_access_line(secured):
     with service_log("service") as lines:
-        response = secured.post(SIGN, headers={"Authorization": "Bearer not-a-jwt", "X-Request-ID": "req-42-abc"},
-                                json=hook_call([med_request("x", "lisinopril 10 mg tablet")]))
+        response = secured.post(
+            SIGN,
+            headers={"Authorization": "Bearer not-a-jwt", "X-Request-ID": "req-42-abc"},
+            json=hook_call([med_request("x", "lisinopril 10 mg tablet")]),
+        )
     assert response.status_code == 401
     refused = [json.loads(line) for line in lines if "cds_auth_refused" in line]
     access = [json.loads(line) for line in lines if '"event": "request"' in line]

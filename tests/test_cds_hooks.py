@@ -104,8 +104,10 @@ def cds(cds_app, contract):
     client = cds_app.test_client()
 
     def post(body, service="ldn-order-sign", status=200, **kwargs):
-        response = client.post(f"/cds-services/{service}", json=body, **kwargs) if "data" not in kwargs else client.post(
-            f"/cds-services/{service}", **kwargs
+        response = (
+            client.post(f"/cds-services/{service}", json=body, **kwargs)
+            if "data" not in kwargs
+            else client.post(f"/cds-services/{service}", **kwargs)
         )
         assert response.status_code == status, response.get_data(as_text=True)
         contract.validate_response(SERVICE_PATH, "post", response)
@@ -124,7 +126,11 @@ def validate_cds(body, definition=None):
     """Validate against tests/cds_schema.json (the whole response, or one of its $defs)."""
     schema = CDS_SCHEMA if definition is None else {**CDS_SCHEMA, "$ref": f"#/$defs/{definition}"}
     if definition is not None:
-        schema = {k: v for k, v in schema.items() if k not in ("required", "properties", "additionalProperties", "type", "allOf")}
+        schema = {
+            k: v
+            for k, v in schema.items()
+            if k not in ("required", "properties", "additionalProperties", "type", "allOf")
+        }
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(body)
 
 
@@ -137,8 +143,14 @@ def codes(body):
 
 
 def med_request(rid, concept, dosage=None, status="draft", **extra):
-    resource = {"resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
-                "subject": {"reference": f"Patient/{PID}"}, **extra}
+    resource = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PID}"},
+        **extra,
+    }
     if isinstance(concept, str):
         resource["medicationCodeableConcept"] = {"text": concept}
     elif concept is not None:
@@ -157,8 +169,12 @@ def hook_call(drafts, prefetch=None, hook="order-sign", **extra):
         "hook": hook,
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "context": {"userId": "Practitioner/1", "patientId": PID, "draftOrders": bundle(*drafts)},
-        "prefetch": {"medicationRequests": None, "medicationStatements": None, "conditions": None,
-                     "medicationDispenses": None},
+        "prefetch": {
+            "medicationRequests": None,
+            "medicationStatements": None,
+            "conditions": None,
+            "medicationDispenses": None,
+        },
     }
     if prefetch:
         body["prefetch"].update(prefetch)
@@ -167,9 +183,13 @@ def hook_call(drafts, prefetch=None, hook="order-sign", **extra):
 
 
 LDN_ACTIVE = med_request(
-    "ldn-1", "naltrexone 4.5 mg capsule (compounded)", status="active",
-    dosage={"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}},
-            "doseAndRate": [{"doseQuantity": {"value": 4.5, "unit": "mg"}}]},
+    "ldn-1",
+    "naltrexone 4.5 mg capsule (compounded)",
+    status="active",
+    dosage={
+        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}},
+        "doseAndRate": [{"doseQuantity": {"value": 4.5, "unit": "mg"}}],
+    },
 )
 OXY = {"coding": [{"system": RXNORM, "code": "1049621", "display": "oxycodone hydrochloride 5 MG Oral Tablet"}]}
 
@@ -185,7 +205,10 @@ def test_discovery_lists_the_services_with_prefetch(cds_app, contract):
     validate_cds(body, "Discovery")
     services = {s["id"]: s for s in body["services"]}
     assert {k: s["hook"] for k, s in services.items()} == {
-        "ldn-order-select": "order-select", "ldn-order-sign": "order-sign", "ldn-patient-view": "patient-view"}
+        "ldn-order-select": "order-select",
+        "ldn-order-sign": "order-sign",
+        "ldn-patient-view": "patient-view",
+    }
     for service in services.values():
         assert service["title"] and service["description"] and service["usageRequirements"]
         prefetch = service["prefetch"]
@@ -234,19 +257,43 @@ def test_golden_cds_case(cds, path):
 def test_same_patient_gets_the_same_alerts_as_the_native_api(cds, check):
     case = load_case("ldn-ordered-for-patient-on-buprenorphine")
     cds_body = cds(case["request"])
-    native = check({
-        "medications": [
-            {"id": "ldn", "name": "naltrexone 1.5 mg capsule (compounded)", "form": "Capsule",
-             "dose": {"value": 1.5, "unit": "mg"}, "frequency": "daily", "timing": "bedtime", "status": "proposed"},
-            {"id": "bup", "name": "buprenorphine 8 MG Sublingual Tablet",
-             "codes": [{"system": RXNORM, "code": "351265"}], "instructions": "8 mg under the tongue daily",
-             "frequency": "daily", "start_date": "2025-06-01"},
-        ],
-        "patient": {"conditions": [
-            {"name": "Opioid dependence, uncomplicated", "codes": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}], "status": "active"},
-            {"name": "Hypertensive disorder", "codes": [{"system": "http://snomed.info/sct", "code": "38341003"}], "status": "active"},
-        ]},
-    })
+    native = check(
+        {
+            "medications": [
+                {
+                    "id": "ldn",
+                    "name": "naltrexone 1.5 mg capsule (compounded)",
+                    "form": "Capsule",
+                    "dose": {"value": 1.5, "unit": "mg"},
+                    "frequency": "daily",
+                    "timing": "bedtime",
+                    "status": "proposed",
+                },
+                {
+                    "id": "bup",
+                    "name": "buprenorphine 8 MG Sublingual Tablet",
+                    "codes": [{"system": RXNORM, "code": "351265"}],
+                    "instructions": "8 mg under the tongue daily",
+                    "frequency": "daily",
+                    "start_date": "2025-06-01",
+                },
+            ],
+            "patient": {
+                "conditions": [
+                    {
+                        "name": "Opioid dependence, uncomplicated",
+                        "codes": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}],
+                        "status": "active",
+                    },
+                    {
+                        "name": "Hypertensive disorder",
+                        "codes": [{"system": "http://snomed.info/sct", "code": "38341003"}],
+                        "status": "active",
+                    },
+                ]
+            },
+        }
+    )
     assert codes(cds_body) == sorted(a["code"] for a in native["alerts"]) == ["opioid-dependence", "opioid-use"]
     by_code = {c["source"]["topic"]["code"]: c for c in cds_body["cards"]}
     for alert in native["alerts"]:
@@ -254,37 +301,74 @@ def test_same_patient_gets_the_same_alerts_as_the_native_api(cds, check):
 
     case = load_case("oxycodone-ordered-for-patient-on-ldn")
     cds_body = cds(case["request"], service="ldn-order-select")
-    native = check({"medications": [
-        {"id": "oxy", "codes": [{"system": RXNORM, "code": "1049621"}], "name": "oxycodone hydrochloride 5 MG Oral Tablet",
-         "frequency": "every 6 hours", "as_needed": True, "status": "proposed"},
-        {"id": "amox", "name": "Amoxicillin 120 MG/ML / clavulanate potassium 8.58 MG/ML Oral Suspension", "status": "proposed"},
-        {"id": "ldn", "name": "naltrexone 4.5 mg capsule (compounded low-dose naltrexone)", "timing": "bedtime",
-         "frequency": "once daily", "dose": {"value": 4.5, "unit": "mg"}},
-    ]})
+    native = check(
+        {
+            "medications": [
+                {
+                    "id": "oxy",
+                    "codes": [{"system": RXNORM, "code": "1049621"}],
+                    "name": "oxycodone hydrochloride 5 MG Oral Tablet",
+                    "frequency": "every 6 hours",
+                    "as_needed": True,
+                    "status": "proposed",
+                },
+                {
+                    "id": "amox",
+                    "name": "Amoxicillin 120 MG/ML / clavulanate potassium 8.58 MG/ML Oral Suspension",
+                    "status": "proposed",
+                },
+                {
+                    "id": "ldn",
+                    "name": "naltrexone 4.5 mg capsule (compounded low-dose naltrexone)",
+                    "timing": "bedtime",
+                    "frequency": "once daily",
+                    "dose": {"value": 4.5, "unit": "mg"},
+                },
+            ]
+        }
+    )
     assert codes(cds_body) == sorted(a["code"] for a in native["alerts"]) == ["opioid-use"]
 
 
 def _ldn_draft_starting(start):
-    return med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)", dosage={
-        "text": "1 capsule at bedtime", "timing": {"repeat": {"boundsPeriod": {"start": start.isoformat()}}}})
+    return med_request(
+        "ldn-new",
+        "naltrexone 1.5 mg capsule (compounded)",
+        dosage={"text": "1 capsule at bedtime", "timing": {"repeat": {"boundsPeriod": {"start": start.isoformat()}}}},
+    )
 
 
 @pytest.mark.parametrize(("start_in_days", "cards"), [(2, ["opioid-free-interval"]), (12, [])])
 def test_the_opioid_free_interval_counts_to_the_drafts_planned_start(cds, start_in_days, cards):
     today = datetime.datetime.now(datetime.UTC).date()
-    stopped = {"resourceType": "MedicationStatement", "id": "oxy-done", "status": "completed",
-               "medicationCodeableConcept": OXY, "subject": {"reference": f"Patient/{PID}"},
-               "effectivePeriod": {"start": (today - datetime.timedelta(days=20)).isoformat(),
-                                   "end": (today - datetime.timedelta(days=3)).isoformat()}}
-    body = cds(hook_call([_ldn_draft_starting(today + datetime.timedelta(days=start_in_days))],
-                         prefetch={"medicationStatements": bundle(stopped)}))
+    stopped = {
+        "resourceType": "MedicationStatement",
+        "id": "oxy-done",
+        "status": "completed",
+        "medicationCodeableConcept": OXY,
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectivePeriod": {
+            "start": (today - datetime.timedelta(days=20)).isoformat(),
+            "end": (today - datetime.timedelta(days=3)).isoformat(),
+        },
+    }
+    body = cds(
+        hook_call(
+            [_ldn_draft_starting(today + datetime.timedelta(days=start_in_days))],
+            prefetch={"medicationStatements": bundle(stopped)},
+        )
+    )
     assert codes(body) == cards
 
 
 def test_a_recent_extended_release_injection_still_blocks_the_drafted_opioid(cds):
     today = datetime.datetime.now(datetime.UTC).date()
-    injection = med_request("viv", "Vivitrol 380 mg IM injection", status="completed",
-                            authoredOn=(today - datetime.timedelta(days=10)).isoformat())
+    injection = med_request(
+        "viv",
+        "Vivitrol 380 mg IM injection",
+        status="completed",
+        authoredOn=(today - datetime.timedelta(days=10)).isoformat(),
+    )
     body = cds(hook_call([med_request("oxy-draft", OXY)], prefetch={"medicationRequests": bundle(injection)}))
     assert codes(body) == ["opioid-use"]
 
@@ -325,8 +409,11 @@ def test_the_suggested_compounded_order_is_itself_clean(cds):
 
 
 def test_tablet_split_dose_is_carried_into_the_replacement(cds):
-    tablet = med_request("ntx", {"coding": [{"system": RXNORM, "code": "1483744"}]},
-                         {"text": "1.5 mg at bedtime", "doseAndRate": {"doseQuantity": {"value": 1.5, "unit": "mg"}}})
+    tablet = med_request(
+        "ntx",
+        {"coding": [{"system": RXNORM, "code": "1483744"}]},
+        {"text": "1.5 mg at bedtime", "doseAndRate": {"doseQuantity": {"value": 1.5, "unit": "mg"}}},
+    )
     card = next(c for c in cds(hook_call([tablet]))["cards"] if c["source"]["topic"]["code"] == "tablet-splitting")
     assert card["suggestions"][0]["label"] == "Replace with compounded low-dose naltrexone 1.5 mg capsules"
 
@@ -336,19 +423,36 @@ def test_tablet_split_dose_is_carried_into_the_replacement(cds):
 
 @pytest.mark.parametrize(
     ("status", "alerts"),
-    [("active", True), ("on-hold", True), ("unknown", True), ("intended", True), ("draft", True),
-     ("stopped", False), ("completed", False), ("entered-in-error", False), ("not-taken", False), ("cancelled", False)],
+    [
+        ("active", True),
+        ("on-hold", True),
+        ("unknown", True),
+        ("intended", True),
+        ("draft", True),
+        ("stopped", False),
+        ("completed", False),
+        ("entered-in-error", False),
+        ("not-taken", False),
+        ("cancelled", False),
+    ],
 )
 def test_prefetched_statuses_map_to_native_statuses(cds, status, alerts):
-    statement = {"resourceType": "MedicationStatement", "id": "oxy-st", "status": status, "medicationCodeableConcept": OXY,
-                 "subject": {"reference": f"Patient/{PID}"}}
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "oxy-st",
+        "status": status,
+        "medicationCodeableConcept": OXY,
+        "subject": {"reference": f"Patient/{PID}"},
+    }
     body = cds(hook_call([], {"medicationRequests": bundle(LDN_ACTIVE), "medicationStatements": bundle(statement)}))
     assert ("opioid-use" in codes(body)) is alerts
 
 
 def test_every_draft_is_proposed_whatever_its_status(cds):
     # A new LDN start above 1.5 mg is a titration card only for a proposed order; an active one is established.
-    ldn = med_request("ldn-new", "naltrexone 4.5 mg capsule (compounded)", {"text": "1 capsule at bedtime"}, status="active")
+    ldn = med_request(
+        "ldn-new", "naltrexone 4.5 mg capsule (compounded)", {"text": "1 capsule at bedtime"}, status="active"
+    )
     assert "titration" in codes(cds(hook_call([ldn])))
     assert "titration" not in codes(cds(hook_call([], {"medicationRequests": bundle(ldn)})))
 
@@ -362,16 +466,27 @@ def test_every_draft_is_proposed_whatever_its_status(cds):
         ({"timing": {"repeat": {"frequency": 1, "period": 5, "periodUnit": "h"}}}, {"frequency": "every 5 hours"}),
         ({"timing": {"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}}, {"frequency": "every other day"}),
         ({"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}}, {"frequency": "weekly"}),
-        ({"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}}},
-         {"frequency": "once daily", "timing": "bedtime"}),
+        (
+            {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}}},
+            {"frequency": "once daily", "timing": "bedtime"},
+        ),
         ({"timing": {"repeat": {"when": ["MORN"]}}}, {"timing": "morning"}),
         ({"timing": {"code": {"coding": [{"code": "BID"}]}}}, {"frequency": "twice daily"}),
         ({"timing": {"code": {"coding": [{"code": "Q4H"}]}}}, {"frequency": "every 4 hours"}),
         ({"timing": {"code": {"text": "nightly"}}}, {"frequency": "nightly"}),
-        ({"doseAndRate": {"doseQuantity": {"value": 5, "unit": "mL", "code": "mL"}}}, {"dose": {"value": 5.0, "unit": "mL"}}),
-        ({"doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tabs", "code": "{tbl}"}}]}, {"dose": {"value": 2.0, "unit": "tablet"}}),
+        (
+            {"doseAndRate": {"doseQuantity": {"value": 5, "unit": "mL", "code": "mL"}}},
+            {"dose": {"value": 5.0, "unit": "mL"}},
+        ),
+        (
+            {"doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tabs", "code": "{tbl}"}}]},
+            {"dose": {"value": 2.0, "unit": "tablet"}},
+        ),
         ({"doseAndRate": [{"doseQuantity": {"value": 250, "code": "ug"}}]}, {"dose": {"value": 250.0, "unit": "mcg"}}),
-        ({"text": "1 spoonful", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "spoonful"}}]}, {"instructions": "1 spoonful"}),
+        (
+            {"text": "1 spoonful", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "spoonful"}}]},
+            {"instructions": "1 spoonful"},
+        ),
         ({"doseAndRate": [{"doseQuantity": {"value": -1, "unit": "mg"}}]}, {}),
         ({"asNeededBoolean": True}, {"as_needed": True}),
         ({"asNeededCodeableConcept": {"text": "pain"}}, {"as_needed": True}),
@@ -384,9 +499,15 @@ def test_dosage_mapping(dosage, expected):
 
 
 def test_structured_frequency_reaches_the_rules(cds):
-    twice = med_request("ldn-bid", "naltrexone 4.5 mg capsule (compounded)", status="active", dosage={
-        "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": {"value": 4.5, "unit": "mg"}}]})
+    twice = med_request(
+        "ldn-bid",
+        "naltrexone 4.5 mg capsule (compounded)",
+        status="active",
+        dosage={
+            "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 4.5, "unit": "mg"}}],
+        },
+    )
     assert "dose-range" in codes(cds(hook_call([], {"medicationRequests": bundle(twice)})))  # 9 mg a day
     morning = copy.deepcopy(LDN_ACTIVE)
     morning["dosageInstruction"][0]["timing"]["repeat"]["when"] = ["MORN"]
@@ -401,16 +522,30 @@ def test_medication_reference_is_resolved_in_draft_orders_prefetch_and_contained
     in_drafts["context"]["draftOrders"]["entry"].append({"resource": oxy_med})
     assert codes(cds(in_drafts)) == ["opioid-use"]
 
-    included = {"resourceType": "Bundle", "entry": [{"resource": LDN_ACTIVE},
-                                                     {"fullUrl": "https://ehr.example/fhir/Medication/med-oxy", "resource": oxy_med,
-                                                      "search": {"mode": "include"}}]}
-    absolute = med_request("oxy-draft", None, medicationReference={"reference": "https://ehr.example/fhir/Medication/med-oxy"})
+    included = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": LDN_ACTIVE},
+            {
+                "fullUrl": "https://ehr.example/fhir/Medication/med-oxy",
+                "resource": oxy_med,
+                "search": {"mode": "include"},
+            },
+        ],
+    }
+    absolute = med_request(
+        "oxy-draft", None, medicationReference={"reference": "https://ehr.example/fhir/Medication/med-oxy"}
+    )
     assert codes(cds(hook_call([absolute], {"medicationRequests": included}))) == ["opioid-use"]
 
-    contained = med_request("oxy-draft", None, medicationReference={"reference": "#m1"}, contained=[{**oxy_med, "id": "m1"}])
+    contained = med_request(
+        "oxy-draft", None, medicationReference={"reference": "#m1"}, contained=[{**oxy_med, "id": "m1"}]
+    )
     assert codes(cds(hook_call([contained], {"medicationRequests": bundle(LDN_ACTIVE)}))) == ["opioid-use"]
 
-    by_display = med_request("oxy-draft", None, medicationReference={"reference": "Medication/absent", "display": "oxycodone 5 mg tablet"})
+    by_display = med_request(
+        "oxy-draft", None, medicationReference={"reference": "Medication/absent", "display": "oxycodone 5 mg tablet"}
+    )
     assert codes(cds(hook_call([by_display], {"medicationRequests": bundle(LDN_ACTIVE)}))) == ["opioid-use"]
 
 
@@ -424,10 +559,18 @@ def test_conditions_map_codes_status_and_skip_refuted(cds):
         return resource
 
     base = {"medicationRequests": bundle(LDN_ACTIVE)}
-    assert "opioid-dependence" in codes(cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "active"))})))
-    assert "opioid-dependence" in codes(cds(hook_call([], {**base, "conditions": bundle(condition("191819002", system="http://snomed.info/sct"))})))
-    assert "opioid-dependence" not in codes(cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "active", "refuted"))})))
-    assert "opioid-dependence" not in codes(cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "active", "entered-in-error"))})))
+    assert "opioid-dependence" in codes(
+        cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "active"))}))
+    )
+    assert "opioid-dependence" in codes(
+        cds(hook_call([], {**base, "conditions": bundle(condition("191819002", system="http://snomed.info/sct"))}))
+    )
+    assert "opioid-dependence" not in codes(
+        cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "active", "refuted"))}))
+    )
+    assert "opioid-dependence" not in codes(
+        cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "active", "entered-in-error"))}))
+    )
     resolved = cds(hook_call([], {**base, "conditions": bundle(condition("F11.20", "resolved"))}))
     assert "opioid-dependence" not in codes(resolved)
 
@@ -440,14 +583,23 @@ def test_real_ehr_noise_is_tolerated(cds):
     request["context"]["patientId"] = f"Patient/{PID}"
     request["context"]["someVendorField"] = {"a": 1}
     request["prefetch"]["somethingElse"] = {"resourceType": "Patient", "id": PID}
-    request["prefetch"]["medicationRequests"]["link"].append({"relation": "next", "url": "https://ehr.example.org/page2"})
+    request["prefetch"]["medicationRequests"]["link"].append(
+        {"relation": "next", "url": "https://ehr.example.org/page2"}
+    )
     assert codes(cds(request, service="ldn-order-select")) == ["opioid-use"]
 
 
 def test_duplicated_conditions_count_once_and_other_patients_are_ignored(cds):
-    oud = {"resourceType": "Condition", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}]},
-           "subject": {"reference": "Patient/someone-else"}}
-    same = {"resourceType": "Condition", "code": {"text": "Essential hypertension"}, "subject": {"reference": f"Patient/{PID}"}}
+    oud = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}]},
+        "subject": {"reference": "Patient/someone-else"},
+    }
+    same = {
+        "resourceType": "Condition",
+        "code": {"text": "Essential hypertension"},
+        "subject": {"reference": f"Patient/{PID}"},
+    }
     body = cds(hook_call([], {"medicationRequests": bundle(LDN_ACTIVE), "conditions": bundle(oud, *([same] * 300))}))
     assert body == {"cards": []}
     foreign = med_request("x", OXY, subject={"reference": "Patient/someone-else"})
@@ -481,7 +633,9 @@ def test_null_prefetch_means_no_data(cds):
 
 def _fhir_routes(pages):
     def handle(path, headers):
-        return pages.get(path, (404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}, 0))
+        return pages.get(
+            path, (404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}, 0)
+        )
 
     return handle
 
@@ -490,22 +644,36 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_paging(cds):
     page2 = {"resourceType": "Bundle", "entry": [{"resource": LDN_ACTIVE}]}
     routes = {}
     with http_server(_fhir_routes(routes)) as (base, seen):
-        page1 = {"resourceType": "Bundle", "link": [{"relation": "next", "url": f"{base}/fhir/page-2"}],
-                 "entry": [{"resource": med_request("other", "lisinopril 10 mg tablet", status="active")}]}
+        page1 = {
+            "resourceType": "Bundle",
+            "link": [{"relation": "next", "url": f"{base}/fhir/page-2"}],
+            "entry": [{"resource": med_request("other", "lisinopril 10 mg tablet", status="active")}],
+        }
         routes["/fhir/MedicationRequest?patient=1288992&status=active"] = (200, page1, 0)
         routes["/fhir/page-2"] = (200, page2, 0)
         routes["/fhir/Condition?patient=1288992"] = (200, {"resourceType": "Bundle", "total": 0}, 0)
         body = hook_call([med_request("oxy", OXY)])
         del body["prefetch"]["medicationRequests"]
-        body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+        body["prefetch"]["conditions"] = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "timeout"}],
+        }
         body["fhirServer"] = f"{base}/fhir"
-        body["fhirAuthorization"] = {"access_token": "secret-token-123", "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "patient/*.read", "subject": "cds-service"}
+        body["fhirAuthorization"] = {
+            "access_token": "secret-token-123",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds-service",
+        }
         body["context"]["patientId"] = f"Patient/{PID}"
         with service_log() as lines:
             assert codes(cds(body)) == ["opioid-use"]
     assert [s["path"] for s in seen] == [
-        "/fhir/MedicationRequest?patient=1288992&status=active", "/fhir/page-2", "/fhir/Condition?patient=1288992"]
+        "/fhir/MedicationRequest?patient=1288992&status=active",
+        "/fhir/page-2",
+        "/fhir/Condition?patient=1288992",
+    ]
     assert all(s["authorization"] == "Bearer secret-token-123" for s in seen)
     assert any('"event": "fhir_fetch"' in line for line in lines)
     assert not any("secret-token-123" in line for line in lines)
@@ -519,15 +687,31 @@ def test_fhir_server_failures_are_412_within_the_time_box(cds, failure):
     path = "/fhir/MedicationRequest?patient=1288992&status=active"
     loop = {"resourceType": "Bundle", "link": [{"relation": "next", "url": path}], "entry": []}
     responses = {
-        "server-error": (500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}, 0),
+        "server-error": (
+            500,
+            {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]},
+            0,
+        ),
         "slow": (200, {"resourceType": "Bundle"}, 3),
-        "other-origin": (200, {"resourceType": "Bundle", "link": [{"relation": "next", "url": "http://127.0.0.2:9/x"}]}, 0),
-        "operation-outcome": (200, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}, 0),
+        "other-origin": (
+            200,
+            {"resourceType": "Bundle", "link": [{"relation": "next", "url": "http://127.0.0.2:9/x"}]},
+            0,
+        ),
+        "operation-outcome": (
+            200,
+            {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]},
+            0,
+        ),
         "not-json-object": (200, ["not", "a", "resource"], 0),
         "endless-paging": (200, loop, 0),
     }
     with http_server(lambda p, h: responses[failure]) as (base, seen):
-        body = hook_call([med_request("oxy", OXY)], fhirServer=f"{base}/fhir", fhirAuthorization={"access_token": "t", "token_type": "Bearer"})
+        body = hook_call(
+            [med_request("oxy", OXY)],
+            fhirServer=f"{base}/fhir",
+            fhirAuthorization={"access_token": "t", "token_type": "Bearer"},
+        )
         del body["prefetch"]["medicationRequests"]
         started = time.monotonic()
         cds(body, status=412)
@@ -536,8 +720,11 @@ def test_fhir_server_failures_are_412_within_the_time_box(cds, failure):
 
 
 def test_plain_http_fhir_server_off_loopback_is_refused(cds):
-    body = hook_call([med_request("oxy", OXY)], fhirServer="http://ehr.example.org/fhir",
-                     fhirAuthorization={"access_token": "t", "token_type": "Bearer"})
+    body = hook_call(
+        [med_request("oxy", OXY)],
+        fhirServer="http://ehr.example.org/fhir",
+        fhirAuthorization={"access_token": "t", "token_type": "Bearer"},
+    )
     del body["prefetch"]["conditions"]
     cds(body, status=412)
 
@@ -605,9 +792,17 @@ _json = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=8,
 )
-_fields = st.sampled_from([
-    "medicationCodeableConcept", "medicationReference", "dosageInstruction", "status", "id", "subject", "contained",
-])
+_fields = st.sampled_from(
+    [
+        "medicationCodeableConcept",
+        "medicationReference",
+        "dosageInstruction",
+        "status",
+        "id",
+        "subject",
+        "contained",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -632,7 +827,11 @@ def test_junk_fhir_values_never_cause_a_500(cds_app, field, value, where):
 def _feedback_count(client, outcome, service="ldn-order-sign"):
     text = client.get("/metrics").get_data(as_text=True)
     for line in text.splitlines():
-        if line.startswith("ldn_cds_feedback_total{") and f'outcome="{outcome}"' in line and f'service="{service}"' in line:
+        if (
+            line.startswith("ldn_cds_feedback_total{")
+            and f'outcome="{outcome}"' in line
+            and f'service="{service}"' in line
+        ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -640,13 +839,30 @@ def _feedback_count(client, outcome, service="ldn-order-sign"):
 def test_feedback_is_acknowledged_counted_and_logged_without_patient_data(cds_app, contract):
     client = cds_app.test_client()
     before = (_feedback_count(client, "accepted"), _feedback_count(client, "overridden"))
-    body = {"feedback": [
-        {"card": "c7addb46-c1a3-5792-b6a5-6763eef1e463", "outcome": "accepted",
-         "acceptedSuggestions": [{"id": "29133a0f-0da2-51f1-8660-360eb781e71b"}], "outcomeTimestamp": "2026-11-25T10:00:00Z"},
-        {"card": "c7addb46-c1a3-5792-b6a5-6763eef1e463", "outcome": "overridden", "outcomeTimestamp": "2026-11-25T10:01:00Z",
-         "overrideReason": {"reason": {"system": "https://ldn-safety.example/x", "code": "will-monitor", "display": "Will monitor"},
-                            "userComment": "Mrs Jones says she stopped her LDN"}, "extension": [{"url": "x"}]},
-    ]}
+    body = {
+        "feedback": [
+            {
+                "card": "c7addb46-c1a3-5792-b6a5-6763eef1e463",
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": "29133a0f-0da2-51f1-8660-360eb781e71b"}],
+                "outcomeTimestamp": "2026-11-25T10:00:00Z",
+            },
+            {
+                "card": "c7addb46-c1a3-5792-b6a5-6763eef1e463",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-25T10:01:00Z",
+                "overrideReason": {
+                    "reason": {
+                        "system": "https://ldn-safety.example/x",
+                        "code": "will-monitor",
+                        "display": "Will monitor",
+                    },
+                    "userComment": "Mrs Jones says she stopped her LDN",
+                },
+                "extension": [{"url": "x"}],
+            },
+        ]
+    }
     with service_log() as lines:
         response = client.post("/cds-services/ldn-order-sign/feedback", json=body)
     assert response.status_code == 200 and response.get_json() == {}
@@ -666,8 +882,16 @@ def test_feedback_is_acknowledged_counted_and_logged_without_patient_data(cds_ap
         {"feedback": [{"card": "x", "outcome": "maybe", "outcomeTimestamp": "2026-11-25T10:00:00Z"}]},
         {"feedback": [{"outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:00:00Z"}]},
         {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "yesterday"}]},
-        {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2026-11-25T10:00:00Z",
-                       "acceptedSuggestions": [{"id": "s"}]}]},
+        {
+            "feedback": [
+                {
+                    "card": "x",
+                    "outcome": "overridden",
+                    "outcomeTimestamp": "2026-11-25T10:00:00Z",
+                    "acceptedSuggestions": [{"id": "s"}],
+                }
+            ]
+        },
         {"feedback": "accepted"},
     ],
 )
@@ -699,26 +923,48 @@ def test_a_cds_call_answers_well_under_500_ms(cds_app):
 
 
 def _dispense(rid, concept, handed_over, days, status="completed"):
-    return {"resourceType": "MedicationDispense", "id": rid, "status": status, "medicationCodeableConcept": concept,
-            "subject": {"reference": f"Patient/{PID}"}, "whenHandedOver": handed_over,
-            "daysSupply": {"value": days, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"}}
+    return {
+        "resourceType": "MedicationDispense",
+        "id": rid,
+        "status": status,
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": f"Patient/{PID}"},
+        "whenHandedOver": handed_over,
+        "daysSupply": {"value": days, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"},
+    }
 
 
-@pytest.mark.parametrize(("status", "cards"), [("completed", ["opioid-use"]), ("in-progress", ["opioid-use"]),
-                                               ("entered-in-error", []), ("cancelled", []), ("declined", [])])
+@pytest.mark.parametrize(
+    ("status", "cards"),
+    [
+        ("completed", ["opioid-use"]),
+        ("in-progress", ["opioid-use"]),
+        ("entered-in-error", []),
+        ("cancelled", []),
+        ("declined", []),
+    ],
+)
 def test_a_dispensed_opioid_still_covering_today_counts_unless_the_dispense_does_not(cds, status, cards):
     today = datetime.datetime.now(datetime.UTC).date()
     fill = _dispense("d1", OXY, (today - datetime.timedelta(days=5)).isoformat(), 30, status)
-    body = cds(hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
-                         prefetch={"medicationDispenses": bundle(fill)}))
+    body = cds(
+        hook_call(
+            [med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+            prefetch={"medicationDispenses": bundle(fill)},
+        )
+    )
     assert codes(body) == cards
 
 
 def test_a_dispense_that_ran_out_sets_the_last_opioid_use(cds):
     today = datetime.datetime.now(datetime.UTC).date()
     fill = _dispense("d1", OXY, (today - datetime.timedelta(days=12)).isoformat(), 10)  # last dose due 3 days ago
-    body = cds(hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
-                         prefetch={"medicationDispenses": bundle(fill)}))
+    body = cds(
+        hook_call(
+            [med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+            prefetch={"medicationDispenses": bundle(fill)},
+        )
+    )
     assert codes(body) == ["opioid-free-interval"]
     assert body["cards"][0]["indicator"] == "critical"
 
@@ -741,20 +987,37 @@ def test_dispenses_are_fetched_from_the_fhir_server_when_not_prefetched(cds):
 
 def test_an_inpatient_opioid_administration_is_read_when_prefetched(cds):
     now = datetime.datetime.now(datetime.UTC)
-    dose = {"resourceType": "MedicationAdministration", "id": "a1", "status": "completed",
-            "medicationCodeableConcept": {"text": "morphine 2 mg IV"}, "subject": {"reference": f"Patient/{PID}"},
-            "effectiveDateTime": (now - datetime.timedelta(days=2)).isoformat()}
-    body = cds(hook_call([med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
-                         prefetch={"medicationAdministrations": bundle(dose)}))
+    dose = {
+        "resourceType": "MedicationAdministration",
+        "id": "a1",
+        "status": "completed",
+        "medicationCodeableConcept": {"text": "morphine 2 mg IV"},
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": (now - datetime.timedelta(days=2)).isoformat(),
+    }
+    body = cds(
+        hook_call(
+            [med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+            prefetch={"medicationAdministrations": bundle(dose)},
+        )
+    )
     assert codes(body) == ["opioid-free-interval"]  # given 2 days ago: the last opioid use
 
 
 def test_patient_view_reviews_existing_therapy_without_draft_actions(cds):
     context = {"userId": "Practitioner/1", "patientId": PID}
     oxy = med_request("oxy-1", OXY, status="active")
-    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": context,
-            "prefetch": {"medicationRequests": bundle(LDN_ACTIVE, oxy), "medicationStatements": None,
-                         "conditions": None, "medicationDispenses": None}}
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": context,
+        "prefetch": {
+            "medicationRequests": bundle(LDN_ACTIVE, oxy),
+            "medicationStatements": None,
+            "conditions": None,
+            "medicationDispenses": None,
+        },
+    }
     answer = cds(body, service="ldn-patient-view")
     assert codes(answer) == ["opioid-use"]
     assert all("suggestions" not in card for card in answer["cards"])  # nothing drafted, nothing to remove

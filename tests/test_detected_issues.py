@@ -23,7 +23,11 @@ def test_each_alert_is_one_detected_issue(client, contract):
     assert by_code["duplicate-naltrexone"]["code"]["coding"][0]["code"] == "DUPTHPY"
     assert by_code["opioid-use"]["code"]["coding"][0]["code"] == "DRG"
     implicated = {ref["identifier"]["value"]: ref["display"] for ref in by_code["opioid-use"]["implicated"]}
-    assert implicated == {"ldn": "naltrexone 4.5 mg capsule", "con": "Contrave 8-90 mg ER tablet", "oxy": "Percocet 5/325"}
+    assert implicated == {
+        "ldn": "naltrexone 4.5 mg capsule",
+        "con": "Contrave 8-90 mg ER tablet",
+        "oxy": "Percocet 5/325",
+    }
 
 
 def test_no_alerts_is_a_bundle_without_entries(client, contract):

@@ -53,9 +53,16 @@ def test_the_join_guard_catches_a_non_equality_join():
     from durable.lang import c
 
     rule = Rule(
-        id="TEST-NEQ", code="test", severity="info", summary="s", guideline="g", when="w", then="t",
+        id="TEST-NEQ",
+        code="test",
+        severity="info",
+        summary="s",
+        guideline="g",
+        when="w",
+        then="t",
         clauses=(Clause("lt_join", lambda: (c.a << (m.kind == "x"), c.b << ((m.kind == "y") & (m.n < c.a.n)))),),
-        references=(LDN_GUIDANCE,), explain=None,
+        references=(LDN_GUIDANCE,),
+        explain=None,
     )
     engine = RuleEngine([rule], "join-guard-test")
     assert any(_non_equality_joins(r["all"], {"a", "b"}) for r in engine.definition.values())
@@ -96,8 +103,13 @@ def test_sessions_do_not_leak_between_requests():
 def test_thousands_of_sessions_are_created_and_deleted():
     """The engine allows 1,024 live sessions: each evaluation must delete its own."""
     checker = Checker()
-    request = {"as_of": AS_OF, "medications": [{"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True},
-                                                {"id": "b", "name": "Percocet"}]}
+    request = {
+        "as_of": AS_OF,
+        "medications": [
+            {"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True},
+            {"id": "b", "name": "Percocet"},
+        ],
+    }
     for _ in range(3000):
         assert [a["code"] for a in checker.check(request).alerts] == ["opioid-use"]
 
@@ -117,8 +129,9 @@ def test_a_consequence_that_raises_fails_the_evaluation():
     engine = RuleEngine(RULES, "consequence-fault-test")
     _raise_inside_the_engine(engine)
     with pytest.raises(EngineError):
-        engine.evaluate([{"kind": "patient", "pid": "p", "id": "p", "naltrexone_current": True,
-                          "dependence_diagnosis": True}])
+        engine.evaluate(
+            [{"kind": "patient", "pid": "p", "id": "p", "naltrexone_current": True, "dependence_diagnosis": True}]
+        )
 
 
 def _app_with(checker):
@@ -153,8 +166,15 @@ def test_a_rule_whose_explanation_raises_is_a_500_problem():
         raise RuntimeError("explanation failed")
 
     exploding = Rule(
-        id="TEST-BOOM", code="test", severity="info", summary="s", guideline="g", when="w", then="t",
-        clauses=(Clause("any_patient", lambda: ((m.kind == "patient"),)),), references=(LDN_GUIDANCE,),
+        id="TEST-BOOM",
+        code="test",
+        severity="info",
+        summary="s",
+        guideline="g",
+        when="w",
+        then="t",
+        clauses=(Clause("any_patient", lambda: ((m.kind == "patient"),)),),
+        references=(LDN_GUIDANCE,),
         explain=explode,
     )
     _assert_internal_problem(_app_with(Checker(rules=(*RULES, exploding))).post("/v1/check", json=DEPENDENT_ON_LDN))
@@ -162,7 +182,12 @@ def test_a_rule_whose_explanation_raises_is_a_500_problem():
 
 def test_findings_carry_our_rule_ids_not_engine_positions():
     checker = Checker()
-    request = {"as_of": AS_OF, "medications": [{"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True},
-                                                {"id": "b", "name": "Percocet"}]}
+    request = {
+        "as_of": AS_OF,
+        "medications": [
+            {"id": "a", "name": "naltrexone 4.5 mg capsule", "compounded": True},
+            {"id": "b", "name": "Percocet"},
+        ],
+    }
     alerts = checker.check(request).alerts
     assert alerts[0]["rule"] == "LDN-OPI-001"

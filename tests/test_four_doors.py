@@ -38,8 +38,9 @@ LISTS = {
 
 def _key(alerts, index_of):
     """What must agree across doors: rule, code, severity and which lines (by position) each alert names."""
-    return sorted((a["rule"], a["code"], a["severity"], tuple(sorted(index_of(m) for m in a["medications"])))
-                  for a in alerts)
+    return sorted(
+        (a["rule"], a["code"], a["severity"], tuple(sorted(index_of(m) for m in a["medications"]))) for a in alerts
+    )
 
 
 def native(client, meds):
@@ -58,19 +59,35 @@ def cds(meds):
     client = create_app({"TESTING": True, "CDS_ALLOW_UNSIGNED": True}).test_client()
 
     def request(i, name, status):
-        return {"resourceType": "MedicationRequest", "id": f"m{i}", "status": "draft" if status == "proposed" else status,
-                "intent": "order", "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": name}}
+        return {
+            "resourceType": "MedicationRequest",
+            "id": f"m{i}",
+            "status": "draft" if status == "proposed" else status,
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": name},
+        }
 
     drafts = [request(i, n, s) for i, (n, s) in enumerate(meds) if s == "proposed"]
     active = [request(i, n, s) for i, (n, s) in enumerate(meds) if s != "proposed"]
     body = {
-        "hook": "order-sign", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/1", "patientId": "p1",
-                    "draftOrders": {"resourceType": "Bundle", "type": "collection",
-                                    "entry": [{"resource": r} for r in drafts]}},
-        "prefetch": {"medicationRequests": {"resourceType": "Bundle", "type": "searchset",
-                                            "entry": [{"resource": r} for r in active]},
-                     "medicationStatements": None, "conditions": None, "medicationDispenses": None},
+        "hook": "order-sign",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": "p1",
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in drafts]},
+        },
+        "prefetch": {
+            "medicationRequests": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": r} for r in active],
+            },
+            "medicationStatements": None,
+            "conditions": None,
+            "medicationDispenses": None,
+        },
     }
     answer = client.post("/cds-services/ldn-order-sign", json=body).get_json()
     # A card names no medications; the native alert behind it is asked for through the same translation.
@@ -78,12 +95,21 @@ def cds(meds):
 
 
 def batch(meds, tmp_path):
-    record = {"patient_id": "p1", "as_of": TODAY,
-              "medications": [{"id": str(i), "name": n, "status": s} for i, (n, s) in enumerate(meds)]}
+    record = {
+        "patient_id": "p1",
+        "as_of": TODAY,
+        "medications": [{"id": str(i), "name": n, "status": s} for i, (n, s) in enumerate(meds)],
+    }
     source = tmp_path / "in.ndjson"
     source.write_text(json.dumps(record) + "\n")
-    out = subprocess.run([sys.executable, "-m", "service.batch", str(source), "--workers", "1", "--no-progress"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "service.batch", str(source), "--workers", "1", "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     alerts = [json.loads(line) for line in out.stdout.splitlines()]
     return _key([a for a in alerts if a["code"]], int)

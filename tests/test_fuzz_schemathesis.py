@@ -73,7 +73,11 @@ def breaks_a_rule_in_words(body):
         if len(set(map(json.dumps, ids))) != len(ids):
             return True
         for med in meds:
-            if isinstance(med, dict) and isinstance(med.get("start_date"), str) and isinstance(med.get("end_date"), str):
+            if (
+                isinstance(med, dict)
+                and isinstance(med.get("start_date"), str)
+                and isinstance(med.get("end_date"), str)
+            ):
                 if med["end_date"] < med["start_date"]:
                     return True
     return False
@@ -117,12 +121,15 @@ def test_every_operation_conforms_to_the_contract(case):
 CHECK = schema["/v1/check"]["POST"]
 
 
-@pytest.mark.parametrize("body", [
-    {"as_of": "2026-11-25", "medications": [{"name": "x", "start_date": "2026-03-01", "end_date": "2026-02-01"}]},
-    {"medications": [{"id": "1", "name": "x"}, {"name": "y"}]},
-    {"medications": [{"name": "oxy\u202ecodone"}]},
-    {"medications": [{"name": "oxy\U000e0001codone"}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"as_of": "2026-11-25", "medications": [{"name": "x", "start_date": "2026-03-01", "end_date": "2026-02-01"}]},
+        {"medications": [{"id": "1", "name": "x"}, {"name": "y"}]},
+        {"medications": [{"name": "oxy\u202ecodone"}]},
+        {"medications": [{"name": "oxy\U000e0001codone"}]},
+    ],
+)
 def test_rules_stated_in_words_are_the_filtered_ones_and_are_refused(client, body):
     """The filter above drops exactly what the service refuses with 422 (so it hides no 500)."""
     assert breaks_a_rule_in_words(body)
@@ -130,8 +137,13 @@ def test_rules_stated_in_words_are_the_filtered_ones_and_are_refused(client, bod
 
 
 @given(body=strategies.check_request())
-@settings(max_examples=200, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=200,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 def test_realistic_lists_through_schemathesis_checks(body):
     """Our realistic medication lists, sent and judged by schemathesis: they reach the rules, and conform."""
     case = CHECK.Case(body=body, media_type="application/json")
@@ -141,8 +153,13 @@ def test_realistic_lists_through_schemathesis_checks(body):
 
 
 @given(data=st.data())
-@settings(max_examples=50, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=50,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 def test_schemathesis_bodies_seeded_with_real_names(data):
     """Schemathesis's own generated bodies with real medication names swapped in, so the fuzzing hits the rules."""
     case = data.draw(CHECK.as_strategy(generation_mode=GenerationMode.POSITIVE))

@@ -70,7 +70,7 @@ def raw_exchange(port, data, half_close=False, timeout=TIMEOUT):
             assert time.monotonic() - started < timeout, "the server hung"
     assert headers is not None, f"no HTTP response (got {received[:200]!r})"
     length = int(headers["content-length"][0]) if "content-length" in headers else None
-    body = received[body_start:body_start + length] if length is not None else received[body_start:]
+    body = received[body_start : body_start + length] if length is not None else received[body_start:]
     return status, {k: v[0] if len(v) == 1 else v for k, v in headers.items()}, body
 
 
@@ -140,13 +140,38 @@ CASES = [
     ),
     ("501-medications", post({"medications": [{"name": "aspirin"}] * 501}), {422}, "app"),
     ("nan", post(b'{"medications": [{"name": "x", "dose": {"value": NaN, "unit": "mg"}}]}'), {400}, "app"),
-    ("minus-infinity", post(b'{"medications": [{"name": "x", "dose": {"value": -Infinity, "unit": "mg"}}]}'), {400}, "app"),
+    (
+        "minus-infinity",
+        post(b'{"medications": [{"name": "x", "dose": {"value": -Infinity, "unit": "mg"}}]}'),
+        {400},
+        "app",
+    ),
     ("1e308", post(b'{"medications": [{"name": "x", "strength": {"value": 1e308, "unit": "mg"}}]}'), {422}, "app"),
-    ("1e400-overflows-to-infinity", post(b'{"medications": [{"name": "x", "dose": {"value": 1e400, "unit": "mg"}}]}'), {422}, "app"),
-    ("5e-324-is-positive", post(b'{"medications": [{"name": "x", "dose": {"value": 5e-324, "unit": "mg"}}]}'), {200}, "app"),
-    ("huge-integer", post(b'{"medications": [{"name": "x", "dose": {"value": 1' + b"0" * 4000 + b', "unit": "mg"}}]}'), {400, 422}, "app"),
+    (
+        "1e400-overflows-to-infinity",
+        post(b'{"medications": [{"name": "x", "dose": {"value": 1e400, "unit": "mg"}}]}'),
+        {422},
+        "app",
+    ),
+    (
+        "5e-324-is-positive",
+        post(b'{"medications": [{"name": "x", "dose": {"value": 5e-324, "unit": "mg"}}]}'),
+        {200},
+        "app",
+    ),
+    (
+        "huge-integer",
+        post(b'{"medications": [{"name": "x", "dose": {"value": 1' + b"0" * 4000 + b', "unit": "mg"}}]}'),
+        {400, 422},
+        "app",
+    ),
     ("zero-strength", post(med(strength={"value": 0, "unit": "mg"})), {422}, "app"),
-    ("negative-zero-dose", post(b'{"medications": [{"name": "x", "dose": {"value": -0.0, "unit": "mg"}}]}'), {422}, "app"),
+    (
+        "negative-zero-dose",
+        post(b'{"medications": [{"name": "x", "dose": {"value": -0.0, "unit": "mg"}}]}'),
+        {422},
+        "app",
+    ),
     ("negative-strength", post(med(strength={"value": -4.5, "unit": "mg"})), {422}, "app"),
     ("dose-over-the-ceiling", post(med(dose={"value": 1_000_001, "unit": "mg"})), {422}, "app"),
     ("unknown-unit", post(med(dose={"value": 4.5, "unit": "mg/day"})), {422}, "app"),
@@ -171,8 +196,18 @@ CASES = [
     ("rtl-override-in-an-id", post(med(id="ldn\u202e1")), {422}, "app"),
     ("rtl-mark-in-instructions", post(med(instructions="take \u200f1 at bedtime")), {422}, "app"),
     ("zero-width-space-in-frequency", post(med(frequency="Q\u200bHS")), {422}, "app"),
-    ("bidi-isolate-in-a-condition", post({"medications": [], "patient": {"conditions": [{"name": "OUD\u2066"}]}}), {422}, "app"),
-    ("control-in-a-code", post(med(codes=[{"system": "http://hl7.org/fhir/sid/ndc", "code": "1\u00002"}])), {422}, "app"),
+    (
+        "bidi-isolate-in-a-condition",
+        post({"medications": [], "patient": {"conditions": [{"name": "OUD\u2066"}]}}),
+        {422},
+        "app",
+    ),
+    (
+        "control-in-a-code",
+        post(med(codes=[{"system": "http://hl7.org/fhir/sid/ndc", "code": "1\u00002"}])),
+        {422},
+        "app",
+    ),
     (
         "duplicate-explicit-and-default-id",
         post({"medications": [{"id": "1", "name": "oxycodone"}, {"name": "naltrexone 4.5 mg"}]}),
@@ -180,9 +215,19 @@ CASES = [
         "app",
     ),
     ("duplicate-keys-last-wins-and-is-checked", post(b'{"medications": [], "medications": 5}'), {422}, "app"),
-    ("charset-latin-1-declared", post({"medications": []}, content_type="application/json; charset=latin-1"), {200}, "app"),
+    (
+        "charset-latin-1-declared",
+        post({"medications": []}, content_type="application/json; charset=latin-1"),
+        {200},
+        "app",
+    ),
     ("json-suffix-type", post({"medications": []}, content_type="application/problem+json"), {200}, "app"),
-    ("form-content-type", post(b"medications=oxycodone", content_type="application/x-www-form-urlencoded"), {415}, "app"),
+    (
+        "form-content-type",
+        post(b"medications=oxycodone", content_type="application/x-www-form-urlencoded"),
+        {415},
+        "app",
+    ),
     ("multipart", post(b"--x\r\n\r\n{}\r\n--x--", content_type="multipart/form-data; boundary=x"), {415}, "app"),
     # --- routing ---
     ("put-check", b"PUT /v1/check HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", {405}, "app"),
@@ -191,7 +236,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("request_bytes", "statuses", "answered_by"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("request_bytes", "statuses", "answered_by"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_hostile_input_gets_the_right_4xx_and_nothing_else(server, request_bytes, statuses, answered_by):
     port, process = server
     status, headers, body = raw_exchange(port, request_bytes)
@@ -242,8 +289,7 @@ def test_content_length_shorter_then_garbage_next_request_is_refused_not_execute
     port, _ = server
     smuggled = b'{"medications": []}GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n'
     request = (
-        b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n"
-        + smuggled
+        b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n" + smuggled
     )
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
         sock.sendall(request)

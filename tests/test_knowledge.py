@@ -37,8 +37,7 @@ def opioid_ingredients(vocabulary, ingredients):
 def test_every_opioid_name_in_the_vocabulary_is_recognized_as_an_opioid(vocabulary):
     """Enumerate the vocabulary's opioid brands and generics and feed each back as a name."""
     opioid_names = [
-        key for key, value in vocabulary.names.items()
-        if is_opioid(vocabulary, value.partition("|")[0].split(";"))
+        key for key, value in vocabulary.names.items() if is_opioid(vocabulary, value.partition("|")[0].split(";"))
     ]
     assert len(opioid_names) > 300
     misses = [name for name in opioid_names if not is_opioid(vocabulary, recognize_text(vocabulary, name).ingredients)]
@@ -138,8 +137,21 @@ def test_named_products(vocabulary, text, ingredients):
     assert set(recognize_text(vocabulary, text).ingredients) == ingredients
 
 
-@pytest.mark.parametrize("text", ["bupropion", "Narcan", "naloxone", "dextromethorphan", "Fioricet", "Tylenol PM",
-                                  "lidocaine 5% patch", "loratadine", "hydroxyzine 25 mg", "methocarbamol"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bupropion",
+        "Narcan",
+        "naloxone",
+        "dextromethorphan",
+        "Fioricet",
+        "Tylenol PM",
+        "lidocaine 5% patch",
+        "loratadine",
+        "hydroxyzine 25 mg",
+        "methocarbamol",
+    ],
+)
 def test_common_lookalikes(vocabulary, text):
     recognition = recognize_text(vocabulary, text)
     assert recognition.recognized and not is_opioid(vocabulary, recognition.ingredients)
@@ -151,8 +163,15 @@ def test_unknown_text_is_not_recognized(vocabulary):
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("63459-0300-42", ("63459030042",)), ("63459030042", ("63459030042",)), ("1234-5678-90", ("01234567890",)),
-     ("12345-678-90", ("12345067890",)), ("12345-6789-0", ("12345678900",)), ("12-34", None), ("abc", None)],
+    [
+        ("63459-0300-42", ("63459030042",)),
+        ("63459030042", ("63459030042",)),
+        ("1234-5678-90", ("01234567890",)),
+        ("12345-678-90", ("12345067890",)),
+        ("12345-6789-0", ("12345678900",)),
+        ("12-34", None),
+        ("abc", None),
+    ],
 )
 def test_ndc_shapes(code, expected):
     result = normalise_ndc(code)
@@ -189,10 +208,25 @@ def test_strengths_in_names(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "times", "bedtime"),
-    [("daily", 1, None), ("QD", 1, None), ("once daily", 1, None), ("BID", 2, False), ("twice daily", 2, False),
-     ("q12h", 2, False), ("TID", 3, False), ("q8h", 3, False), ("QID", 4, False), ("q6h", 4, False),
-     ("every 6 hours as needed", 4, False), ("QHS", 1, True), ("at bedtime", 1, True), ("nightly", 1, True),
-     ("every 4-6 hours", 6, False), ("every morning", 1, False), ("weekly", 1 / 7, None)],
+    [
+        ("daily", 1, None),
+        ("QD", 1, None),
+        ("once daily", 1, None),
+        ("BID", 2, False),
+        ("twice daily", 2, False),
+        ("q12h", 2, False),
+        ("TID", 3, False),
+        ("q8h", 3, False),
+        ("QID", 4, False),
+        ("q6h", 4, False),
+        ("every 6 hours as needed", 4, False),
+        ("QHS", 1, True),
+        ("at bedtime", 1, True),
+        ("nightly", 1, True),
+        ("every 4-6 hours", 6, False),
+        ("every morning", 1, False),
+        ("weekly", 1 / 7, None),
+    ],
 )
 def test_frequencies(text, times, bedtime):
     frequency = parse_frequency(text)
@@ -201,9 +235,14 @@ def test_frequencies(text, times, bedtime):
 
 @pytest.mark.parametrize(
     ("sig", "mg", "units"),
-    [("take 4.5 mg at bedtime", 4.5, None), ("1/4 tablet", None, 0.25), ("half a tablet", None, 0.5),
-     ("cut into 10 pieces, take one piece", None, 0.1), ("take one tablet", None, 1.0),
-     ("dissolve one 50 mg tablet in 50 mL water and take 4.5 mL", 4.5, None)],
+    [
+        ("take 4.5 mg at bedtime", 4.5, None),
+        ("1/4 tablet", None, 0.25),
+        ("half a tablet", None, 0.5),
+        ("cut into 10 pieces, take one piece", None, 0.1),
+        ("take one tablet", None, 1.0),
+        ("dissolve one 50 mg tablet in 50 mL water and take 4.5 mL", 4.5, None),
+    ],
 )
 def test_sig_doses(sig, mg, units):
     dose = parse_sig_dose(sig, 50.0)
@@ -213,14 +252,27 @@ def test_sig_doses(sig, mg, units):
 def test_daily_dose_from_structured_fields(vocabulary):
     med = normalise_medication(
         vocabulary,
-        {"name": "naltrexone", "dose": {"value": 1.5, "unit": "tablet"}, "strength": {"value": 3, "unit": "mg"},
-         "frequency": "BID", "compounded": True},
-        0, AS_OF,
+        {
+            "name": "naltrexone",
+            "dose": {"value": 1.5, "unit": "tablet"},
+            "strength": {"value": 3, "unit": "mg"},
+            "frequency": "BID",
+            "compounded": True,
+        },
+        0,
+        AS_OF,
     )
     assert med.dose_mg == 4.5 and med.daily_mg == 9.0 and med.bedtime is False
     liquid = normalise_medication(
-        vocabulary, {"name": "naltrexone oral suspension", "dose": {"value": 4.5, "unit": "mL"},
-                     "strength": {"value": 1, "unit": "mg/mL"}, "frequency": "QHS"}, 0, AS_OF,
+        vocabulary,
+        {
+            "name": "naltrexone oral suspension",
+            "dose": {"value": 4.5, "unit": "mL"},
+            "strength": {"value": 1, "unit": "mg/mL"},
+            "frequency": "QHS",
+        },
+        0,
+        AS_OF,
     )
     assert liquid.daily_mg == 4.5 and liquid.compounded and liquid.bedtime is True
 
@@ -233,17 +285,33 @@ def test_missing_or_corrupt_vocabulary_refuses_to_load(tmp_path):
     with pytest.raises(VocabularyError):
         load_vocabulary(corrupt)
     empty = tmp_path / "empty.json"
-    empty.write_text(json.dumps({"version": "x", "names": {}, "rxcui": {}, "ndc": {}, "ingredient_rxcui": {},
-                                 "ingredients": {}, "conditions": {}}))
+    empty.write_text(
+        json.dumps(
+            {
+                "version": "x",
+                "names": {},
+                "rxcui": {},
+                "ndc": {},
+                "ingredient_rxcui": {},
+                "ingredients": {},
+                "conditions": {},
+            }
+        )
+    )
     with pytest.raises(VocabularyError):
         load_vocabulary(empty)
 
 
 def test_misspellings_get_suggestions_but_stay_unrecognized(check):
-    body = check({"as_of": "2026-11-25", "medications": [
-        {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True, "frequency": "QHS"},
-        {"id": "typo", "name": "oxycodne 5 mg tablet"},
-    ]})
+    body = check(
+        {
+            "as_of": "2026-11-25",
+            "medications": [
+                {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True, "frequency": "QHS"},
+                {"id": "typo", "name": "oxycodne 5 mg tablet"},
+            ],
+        }
+    )
     view = {m["id"]: m for m in body["medications"]}["typo"]
     assert view["recognized"] is False and "oxycodone" in view["suggestions"]
     # Fuzzy spelling never decides opioid-use, but a name whose closest names are opioids is not a quiet info line.

@@ -29,8 +29,16 @@ MODELS = {
     ("policy/v1", "PodDisruptionBudget"): client.V1PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): client.V1NetworkPolicy,
 }
-KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "images", "namespace", "labels", "commonAnnotations",
-                      "secretGenerator"}
+KUSTOMIZATION_KEYS = {
+    "apiVersion",
+    "kind",
+    "resources",
+    "images",
+    "namespace",
+    "labels",
+    "commonAnnotations",
+    "secretGenerator",
+}
 
 
 class ManifestError(ValueError):
@@ -60,8 +68,11 @@ def kustomization():
 
 def env_file(path):
     """KEY=VALUE lines as kustomize's secretGenerator reads them (comments and blank lines skipped)."""
-    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.lstrip().startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
     return {key.strip(): value for key, value in pairs}
 
 
@@ -72,8 +83,15 @@ def generated_secrets():
         data = {}
         for name in generator["envs"]:
             data.update(env_file(MANIFESTS / (name + ".example")))
-        found.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                      "metadata": {"name": generator["name"]}, "stringData": data})
+        found.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {"name": generator["name"]},
+                "stringData": data,
+            }
+        )
     return found
 
 
@@ -128,21 +146,39 @@ def _broken(mutate):
 @pytest.mark.parametrize(
     "document",
     [
-        _broken(lambda d: d["spec"]["template"]["spec"].__setitem__(
-            "contianers", d["spec"]["template"]["spec"].pop("containers"))),
+        _broken(
+            lambda d: d["spec"]["template"]["spec"].__setitem__(
+                "contianers", d["spec"]["template"]["spec"].pop("containers")
+            )
+        ),
         _broken(lambda d: d["spec"].__setitem__("replicas", "2")),
-        _broken(lambda d: d["spec"]["template"]["spec"]["containers"][0]["ports"][0].__setitem__(
-            "containerPort", "8080")),
-        _broken(lambda d: d["spec"]["template"]["spec"]["containers"][0].__setitem__(
-            "env_from", d["spec"]["template"]["spec"]["containers"][0].pop("envFrom"))),
-        _broken(lambda d: d["spec"]["template"]["spec"]["containers"][0]["securityContext"].__setitem__(
-            "readOnlyRootFilesystem", "true")),
+        _broken(
+            lambda d: d["spec"]["template"]["spec"]["containers"][0]["ports"][0].__setitem__("containerPort", "8080")
+        ),
+        _broken(
+            lambda d: d["spec"]["template"]["spec"]["containers"][0].__setitem__(
+                "env_from", d["spec"]["template"]["spec"]["containers"][0].pop("envFrom")
+            )
+        ),
+        _broken(
+            lambda d: d["spec"]["template"]["spec"]["containers"][0]["securityContext"].__setitem__(
+                "readOnlyRootFilesystem", "true"
+            )
+        ),
         _broken(lambda d: d.__setitem__("apiVersion", "apps/v1beta9")),
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"LDN_WORKERS": 2}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"prots": []}},
     ],
-    ids=["misspelt-containers", "string-replicas", "string-port", "python-field-name", "string-bool",
-         "unknown-apiVersion", "configmap-int-value", "misspelt-ports"],
+    ids=[
+        "misspelt-containers",
+        "string-replicas",
+        "string-port",
+        "python-field-name",
+        "string-bool",
+        "unknown-apiVersion",
+        "configmap-int-value",
+        "misspelt-ports",
+    ],
 )
 def test_the_validator_rejects_broken_manifests(document):
     with pytest.raises(ManifestError):
@@ -226,8 +262,11 @@ def test_service_hpa_and_pdb_point_at_the_deployment():
     assert (port["name"], port["port"], port["targetPort"]) == ("http", 80, "http")
 
     hpa = one("HorizontalPodAutoscaler")["spec"]
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                     "name": deployment["metadata"]["name"]}
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
     assert hpa["minReplicas"] >= 2 and hpa["maxReplicas"] > hpa["minReplicas"]
     (metric,) = hpa["metrics"]
     assert metric["resource"]["name"] == "cpu"
@@ -282,9 +321,15 @@ def _ignored_by_git(path):
     return out.returncode == 0
 
 
-@pytest.mark.parametrize(("key", "accepted"), [
-    ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", True), ("0f1e2d3c4b5a69788796a5b4c3d2e1f", False),
-    ("REPLACE-ME-placeholder-api-key-0123456789", False), (None, True)])
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [
+        ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", True),
+        ("0f1e2d3c4b5a69788796a5b4c3d2e1f", False),
+        ("REPLACE-ME-placeholder-api-key-0123456789", False),
+        (None, True),
+    ],
+)
 def test_the_api_key_must_be_long_and_not_a_placeholder(key, accepted):
     if accepted:
         check_api_key(key)

@@ -153,13 +153,16 @@ class LoadRun:
         return self
 
     def figures(self):
-        return {"sent": self.sent, "ok": self.ok, "errors": self.errors, "mismatches": self.mismatches,
-                "error_kinds": self.error_kinds}
+        return {
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "mismatches": self.mismatches,
+            "error_kinds": self.error_kinds,
+        }
 
 
-@pytest.mark.parametrize(
-    ("worker_class", "threads"), [("sync", 1), ("gthread", 4)], ids=["sync", "gthread-4-threads"]
-)
+@pytest.mark.parametrize(("worker_class", "threads"), [("sync", 1), ("gthread", 4)], ids=["sync", "gthread-4-threads"])
 def test_load_every_answer_equals_the_single_request_answer(worker_class, threads):
     bodies = mixed_bodies()
     with running_gunicorn(workers=2, worker_class=worker_class, threads=threads) as (base, process):
@@ -194,13 +197,19 @@ def test_killing_a_worker_mid_load_loses_only_in_flight_requests():
             before = set(worker_pids(process.pid))
             victim = sorted(before)[0]
             os.kill(victim, signal.SIGKILL)
-            assert _wait_for(lambda seen=before, gone=victim: len(set(worker_pids(process.pid)) - seen) >= 1
-                             and gone not in worker_pids(process.pid), 30), "the master did not replace the worker"
+            assert _wait_for(
+                lambda seen=before, gone=victim: (
+                    len(set(worker_pids(process.pid)) - seen) >= 1 and gone not in worker_pids(process.pid)
+                ),
+                30,
+            ), "the master did not replace the worker"
             replaced += 1
         run.join()
         survivors = set(worker_pids(process.pid))
-        print(f"\nworker kills: {kills}, replaced: {replaced}, workers now {sorted(survivors)} "
-              f"(were {sorted(original)}); load {run.figures()}")
+        print(
+            f"\nworker kills: {kills}, replaced: {replaced}, workers now {sorted(survivors)} "
+            f"(were {sorted(original)}); load {run.figures()}"
+        )
         assert process.poll() is None and len(survivors) == 2
         status, _, _ = request(base, "/readyz")
         assert status == 200
@@ -212,16 +221,21 @@ def test_killing_a_worker_mid_load_loses_only_in_flight_requests():
 
 def test_an_exception_in_a_rule_is_a_500_problem_and_an_error_log_line(tmp_path):
     log_path = tmp_path / "gunicorn.log"
-    body = {"as_of": AS_OF, "medications": [
-        {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True},
-        {"id": "oxy", "name": "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet"},
-    ]}
+    body = {
+        "as_of": AS_OF,
+        "medications": [
+            {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True},
+            {"id": "oxy", "name": "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet"},
+        ],
+    }
     # Control: the real app, same body, gives real alerts.
     with running_gunicorn(workers=1, app="tests.wrapped_app:app") as (base, _):
         status, _, answer = request(base, "/v1/check", body)
         assert status == 200 and [a["code"] for a in answer["alerts"]] == ["opioid-use"]
-    with running_gunicorn({"LDN_TEST_FAULTY_RULE": "1"}, workers=1, app="tests.wrapped_app:app",
-                          log_path=log_path) as (base, _):
+    with running_gunicorn({"LDN_TEST_FAULTY_RULE": "1"}, workers=1, app="tests.wrapped_app:app", log_path=log_path) as (
+        base,
+        _,
+    ):
         for _ in range(3):  # every time, not once
             status, headers, answer = request(base, "/v1/check", body)
             assert status == 500, answer
@@ -230,8 +244,11 @@ def test_an_exception_in_a_rule_is_a_500_problem_and_an_error_log_line(tmp_path)
             assert FAULT_MESSAGE not in json.dumps(answer)  # the detail stays in the log
         status, _, _ = request(base, "/v1/check", {"as_of": AS_OF, "medications": []})
         assert status == 500  # the faulty rule matches every request: nothing passes as "no alerts"
-    errors = [json.loads(line) for line in log_path.read_text().splitlines()
-              if line.startswith("{") and '"logger": "service.errors"' in line]
+    errors = [
+        json.loads(line)
+        for line in log_path.read_text().splitlines()
+        if line.startswith("{") and '"logger": "service.errors"' in line
+    ]
     assert len(errors) >= 4 and all(FAULT_MESSAGE in e.get("error", "") for e in errors), errors[:2]
 
 
@@ -240,12 +257,18 @@ def test_an_exception_in_a_rule_is_a_500_problem_and_an_error_log_line(tmp_path)
 def test_a_bad_vocabulary_refuses_to_serve(tmp_path, vocabulary, preload):
     path = tmp_path / "vocabulary.json"
     good = (strategies.FIXTURES.parent.parent / "rules/knowledge/data/vocabulary.json").read_text()
-    contents = {"missing": None, "corrupt": "\x00\xff not json", "empty-object": "{}", "truncated": good[: len(good) // 2]}
+    contents = {
+        "missing": None,
+        "corrupt": "\x00\xff not json",
+        "empty-object": "{}",
+        "truncated": good[: len(good) // 2],
+    }
     if contents[vocabulary] is not None:
         path.write_text(contents[vocabulary])
     with pytest.raises(RuntimeError, match="exited with [1-9]"):
-        with running_gunicorn({"LDN_VOCABULARY_PATH": str(path), "LDN_PRELOAD": preload}, workers=1,
-                              startup_timeout=30):
+        with running_gunicorn(
+            {"LDN_VOCABULARY_PATH": str(path), "LDN_PRELOAD": preload}, workers=1, startup_timeout=30
+        ):
             pass  # reaching here means /healthz answered 200: a service that knows nothing
 
 
@@ -253,15 +276,21 @@ def test_a_bad_vocabulary_refuses_to_serve(tmp_path, vocabulary, preload):
 def test_a_request_past_the_worker_timeout_is_cut_not_hung(worker_class):
     """With LDN_TIMEOUT=2 a request that takes 30 s (test wrapper delay) is cut by gunicorn killing the worker:
     the client's connection closes within seconds, and a new worker serves the next request."""
-    with running_gunicorn({"LDN_TIMEOUT": "2"}, workers=1, worker_class=worker_class,
-                          app="tests.wrapped_app:app") as (base, process):
+    with running_gunicorn({"LDN_TIMEOUT": "2"}, workers=1, worker_class=worker_class, app="tests.wrapped_app:app") as (
+        base,
+        process,
+    ):
         port = int(base.rsplit(":", 1)[1])
         before = set(worker_pids(process.pid))
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         started = time.monotonic()
         try:
-            connection.request("POST", "/v1/check", body=b'{"medications": []}',
-                               headers={"Content-Type": "application/json", "X-Test-Delay": "30"})
+            connection.request(
+                "POST",
+                "/v1/check",
+                body=b'{"medications": []}',
+                headers={"Content-Type": "application/json", "X-Test-Delay": "30"},
+            )
             response = connection.getresponse()
             outcome = (response.status, response.getheader("Connection"), response.read())
         except (http.client.RemoteDisconnected, ConnectionResetError) as error:
@@ -281,9 +310,11 @@ def test_a_request_past_the_worker_timeout_is_cut_not_hung(worker_class):
 def test_gthread_workers_do_not_cut_a_single_slow_request():
     """Documented limit (README): with gthread the worker timeout watches the worker's main loop, which keeps
     beating while a thread is busy, so one slow request is answered late, not cut. Sync is the default."""
-    with running_gunicorn({"LDN_TIMEOUT": "2"}, workers=1, worker_class="gthread", threads=2,
-                          app="tests.wrapped_app:app") as (base, _):
+    with running_gunicorn(
+        {"LDN_TIMEOUT": "2"}, workers=1, worker_class="gthread", threads=2, app="tests.wrapped_app:app"
+    ) as (base, _):
         started = time.monotonic()
-        status, _, _ = request(base, "/v1/check", {"as_of": AS_OF, "medications": []},
-                               headers={"X-Test-Delay": "4"}, timeout=20)
+        status, _, _ = request(
+            base, "/v1/check", {"as_of": AS_OF, "medications": []}, headers={"X-Test-Delay": "4"}, timeout=20
+        )
         assert status == 200 and time.monotonic() - started >= 4

@@ -46,8 +46,11 @@ def parse(text):
 def total(samples, name, **labels):
     """Sum of the samples called `name` whose labels include `labels`."""
     wanted = set(labels.items())
-    return sum(value for (sample_name, sample_labels), value in samples.items()
-               if sample_name == name and wanted <= sample_labels)
+    return sum(
+        value
+        for (sample_name, sample_labels), value in samples.items()
+        if sample_name == name and wanted <= sample_labels
+    )
 
 
 def expected_alerts(bodies):
@@ -58,8 +61,7 @@ def expected_alerts(bodies):
 def test_a_check_is_counted_by_endpoint_status_alert_and_step(client):
     before = {
         "requests": sample("ldn_http_requests_total", endpoint="/v1/check", method="POST", status="200"),
-        "latency": sample("ldn_http_request_duration_seconds_count", endpoint="/v1/check", method="POST",
-                          status="200"),
+        "latency": sample("ldn_http_request_duration_seconds_count", endpoint="/v1/check", method="POST", status="200"),
         "opioid": sample("ldn_alerts_total", code="opioid-use", severity="high"),
         "unrecognized": sample("ldn_unrecognized_medications_total"),
         "medications": sample("ldn_medications_checked_total"),
@@ -71,12 +73,17 @@ def test_a_check_is_counted_by_endpoint_status_alert_and_step(client):
     unrecognized = sum(1 for body in bodies for med in body["medications"] if not med["recognized"])
     assert unrecognized == 1
 
-    assert sample("ldn_http_requests_total", endpoint="/v1/check", method="POST", status="200") == \
-        before["requests"] + 2
-    assert sample("ldn_http_request_duration_seconds_count", endpoint="/v1/check", method="POST",
-                  status="200") == before["latency"] + 2
-    assert sample("ldn_alerts_total", code="opioid-use", severity="high") == \
-        before["opioid"] + expected_alerts(bodies)[("opioid-use", "high")]
+    assert (
+        sample("ldn_http_requests_total", endpoint="/v1/check", method="POST", status="200") == before["requests"] + 2
+    )
+    assert (
+        sample("ldn_http_request_duration_seconds_count", endpoint="/v1/check", method="POST", status="200")
+        == before["latency"] + 2
+    )
+    assert (
+        sample("ldn_alerts_total", code="opioid-use", severity="high")
+        == before["opioid"] + expected_alerts(bodies)[("opioid-use", "high")]
+    )
     assert sample("ldn_unrecognized_medications_total") == before["unrecognized"] + 1
     assert sample("ldn_medications_checked_total") == before["medications"] + 4
     assert sample("ldn_rule_evaluation_seconds_count") == before["engine"] + 2
@@ -90,10 +97,8 @@ def test_errors_are_counted_with_their_status_and_unmatched_paths_do_not_become_
     assert client.get("/patients/12345/secret").status_code == 404
 
     text = client.get("/metrics").get_data(as_text=True)
-    assert sample("ldn_http_requests_total", endpoint="/v1/check", method="POST", status="422") == \
-        invalid_before + 1
-    assert sample("ldn_http_requests_total", endpoint="<unmatched>", method="GET", status="404") == \
-        unmatched_before + 1
+    assert sample("ldn_http_requests_total", endpoint="/v1/check", method="POST", status="422") == invalid_before + 1
+    assert sample("ldn_http_requests_total", endpoint="<unmatched>", method="GET", status="404") == unmatched_before + 1
     assert "/patients/12345" not in text
 
 
@@ -106,8 +111,11 @@ def test_metrics_is_prometheus_text_with_build_info_and_needs_no_api_key(contrac
     contract.validate_response("/metrics", "get", response)
     ruleset = client.get("/readyz").get_json()["ruleset"]
     samples = parse(response.get_data(as_text=True))
-    info = {"ruleset": ruleset["name"], "ruleset_version": ruleset["version"],
-            "vocabulary_version": ruleset["vocabulary_version"]}
+    info = {
+        "ruleset": ruleset["name"],
+        "ruleset_version": ruleset["version"],
+        "vocabulary_version": ruleset["vocabulary_version"],
+    }
     assert samples[("ldn_build_info", frozenset(info.items()))] == 1.0
     assert total(samples, "ldn_http_requests_total", endpoint="/v1/check", status="401") >= 1
 
@@ -127,8 +135,13 @@ def test_cds_feedback_callable_counts_outcomes_with_bounded_labels(app):
 def _plant_stale_counter(directory):
     """A counter file as a previous gunicorn run would leave it: 1000 checks that this run never served."""
     stale = MmapedDict(os.path.join(directory, "counter_999999.db"))
-    key = mmap_key("ldn_http_requests", "ldn_http_requests_total", ["endpoint", "method", "status"],
-                   ["/v1/check", "POST", "200"], "HTTP requests by endpoint (URL rule), method and status.")
+    key = mmap_key(
+        "ldn_http_requests",
+        "ldn_http_requests_total",
+        ["endpoint", "method", "status"],
+        ["/v1/check", "POST", "200"],
+        "HTTP requests by endpoint (URL rule), method and status.",
+    )
     stale.write_value(key, 1000.0, 0.0)
     stale.close()
 
@@ -195,16 +208,22 @@ def test_metrics_are_merged_across_gunicorn_workers(tmp_path):
         assert total(samples, "ldn_normalisation_seconds_count") == sent
         ruleset = responses[0]["ruleset"]
         info = [labels for (name, labels), value in samples.items() if name == "ldn_build_info" and value == 1]
-        assert info == [frozenset({"ruleset": ruleset["name"], "ruleset_version": ruleset["version"],
-                                   "vocabulary_version": ruleset["vocabulary_version"]}.items())]
+        assert info == [
+            frozenset(
+                {
+                    "ruleset": ruleset["name"],
+                    "ruleset_version": ruleset["version"],
+                    "vocabulary_version": ruleset["vocabulary_version"],
+                }.items()
+            )
+        ]
 
         # A worker that dies: its counts stay in the totals, its live gauge file goes (child_exit).
         victim = min(workers)
         assert (multiproc / f"gauge_livemax_{victim}.db").exists()
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 20
-        while (victim in worker_pids(master.pid) or len(worker_pids(master.pid)) < 2) \
-                and time.monotonic() < deadline:
+        while (victim in worker_pids(master.pid) or len(worker_pids(master.pid)) < 2) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert victim not in worker_pids(master.pid)
         while (multiproc / f"gauge_livemax_{victim}.db").exists() and time.monotonic() < deadline:
@@ -231,8 +250,9 @@ def test_latency_buckets_resolve_sub_millisecond_requests(client):
     client.get("/healthz")
     buckets = [float(b) for b in REQUEST_BUCKETS]
     assert buckets[0] < 0.001 and buckets[-1] >= 30  # from a quarter millisecond to the worker timeout
-    counted = sample("ldn_http_request_duration_seconds_bucket", endpoint="/healthz", method="GET", status="200",
-                     le=str(buckets[-1]))
+    counted = sample(
+        "ldn_http_request_duration_seconds_bucket", endpoint="/healthz", method="GET", status="200", le=str(buckets[-1])
+    )
     assert counted >= 1
 
 

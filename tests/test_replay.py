@@ -27,8 +27,9 @@ def app_with(jwks_url, **store):
     return create_app(config).test_client()
 
 
-@pytest.mark.parametrize("store", [lambda tmp: JtiCache(10), lambda tmp: SqliteJtiStore(str(tmp / "jti.sqlite3"))],
-                         ids=["memory", "sqlite"])
+@pytest.mark.parametrize(
+    "store", [lambda tmp: JtiCache(10), lambda tmp: SqliteJtiStore(str(tmp / "jti.sqlite3"))], ids=["memory", "sqlite"]
+)
 def test_a_store_accepts_a_key_once_until_it_expires(tmp_path, store):
     seen = store(tmp_path)
     now = time.time()
@@ -49,8 +50,11 @@ def test_two_workers_sharing_the_sqlite_file_refuse_a_replay(jwks, tmp_path):  #
 
 def test_a_replay_against_a_two_worker_gunicorn_is_refused_every_time(jwks, tmp_path):  # noqa: F811
     url, _, _ = jwks
-    env = {"LDN_CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: url}), "LDN_CDS_AUDIENCE": AUDIENCE,
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    env = {
+        "LDN_CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: url}),
+        "LDN_CDS_AUDIENCE": AUDIENCE,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     body = hook_call([med_request("x", "lisinopril 10 mg tablet")])
     with running_gunicorn(env, workers=2) as (base, _process):
         token = bearer()
@@ -65,8 +69,11 @@ def redis_server():
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis store is not tested")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while True:

@@ -12,12 +12,28 @@ CURRENT = {"active", "proposed", "on-hold"}
 
 # Each product: the request fields, and what the oracle knows about it (written here, not derived from our code).
 PRODUCTS = {
-    "ldn": ({"name": "naltrexone 1.5 mg capsule", "compounded": True, "dose": {"value": 1.5, "unit": "mg"},
-             "frequency": "QHS"}, {"naltrexone", "active_naltrexone"}),
-    "naltrexone50": ({"name": "naltrexone 50 mg tablet", "dose": {"value": 1, "unit": "tablet"},
-                      "strength": {"value": 50, "unit": "mg"}, "frequency": "daily"},
-                     {"naltrexone", "active_naltrexone", "full_dose"}),
-    "vivitrol": ({"name": "Vivitrol 380 mg injection"}, {"naltrexone", "active_naltrexone", "er_injection", "full_dose"}),
+    "ldn": (
+        {
+            "name": "naltrexone 1.5 mg capsule",
+            "compounded": True,
+            "dose": {"value": 1.5, "unit": "mg"},
+            "frequency": "QHS",
+        },
+        {"naltrexone", "active_naltrexone"},
+    ),
+    "naltrexone50": (
+        {
+            "name": "naltrexone 50 mg tablet",
+            "dose": {"value": 1, "unit": "tablet"},
+            "strength": {"value": 50, "unit": "mg"},
+            "frequency": "daily",
+        },
+        {"naltrexone", "active_naltrexone", "full_dose"},
+    ),
+    "vivitrol": (
+        {"name": "Vivitrol 380 mg injection"},
+        {"naltrexone", "active_naltrexone", "er_injection", "full_dose"},
+    ),
     "contrave": ({"name": "Contrave 8-90 mg ER tablet"}, {"naltrexone", "active_naltrexone"}),
     # Sequestered naltrexone: not a naltrexone product for any rule, only its morphine counts.
     "embeda": ({"name": "Embeda 20-0.8 mg capsule"}, {"opioid", "analgesic"}),
@@ -49,11 +65,16 @@ CONDITIONS = {
 }
 
 medication_lists = st.lists(
-    st.tuples(st.sampled_from(sorted(PRODUCTS)), st.sampled_from(["active", "proposed", "on-hold", "stopped", "completed"])),
+    st.tuples(
+        st.sampled_from(sorted(PRODUCTS)), st.sampled_from(["active", "proposed", "on-hold", "stopped", "completed"])
+    ),
     max_size=8,
 )
 patients = st.fixed_dictionaries(
-    {"opioid_dependence": st.booleans(), "conditions": st.lists(st.sampled_from(sorted(CONDITIONS)), max_size=2, unique=True)}
+    {
+        "opioid_dependence": st.booleans(),
+        "conditions": st.lists(st.sampled_from(sorted(CONDITIONS)), max_size=2, unique=True),
+    }
 )
 
 
@@ -67,8 +88,10 @@ def build_request(items, patient):
     return {
         "as_of": AS_OF,
         "medications": medications,
-        "patient": {"opioid_dependence": patient["opioid_dependence"],
-                    "conditions": [CONDITIONS[c] for c in patient["conditions"]]},
+        "patient": {
+            "opioid_dependence": patient["opioid_dependence"],
+            "conditions": [CONDITIONS[c] for c in patient["conditions"]],
+        },
     }
 
 
@@ -138,5 +161,7 @@ def test_engine_agrees_with_the_oracle(items, patient):
 @given(items=medication_lists, patient=patients, seed=st.integers(0, 2**32 - 1))
 def test_medication_order_never_changes_the_result(items, patient, seed):
     request = build_request(items, patient)
-    shuffled = dict(request, medications=random.Random(seed).sample(request["medications"], len(request["medications"])))
+    shuffled = dict(
+        request, medications=random.Random(seed).sample(request["medications"], len(request["medications"]))
+    )
     assert alerts_of(request) == alerts_of(shuffled)

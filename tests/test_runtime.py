@@ -23,18 +23,29 @@ def cgroup(tmp_path, v2=None, v1=None):
     return tmp_path
 
 
-@pytest.mark.parametrize(("v2", "v1", "limit"), [
-    ("200000 100000", None, 2.0), ("150000 100000", None, 1.5), ("max 100000", None, None),
-    (None, (300000, 100000), 3.0), (None, (-1, 100000), None), (None, None, None)])
+@pytest.mark.parametrize(
+    ("v2", "v1", "limit"),
+    [
+        ("200000 100000", None, 2.0),
+        ("150000 100000", None, 1.5),
+        ("max 100000", None, None),
+        (None, (300000, 100000), 3.0),
+        (None, (-1, 100000), None),
+        (None, None, None),
+    ],
+)
 def test_the_cgroup_quota_is_read_in_both_versions(tmp_path, v2, v1, limit):
     assert cgroup_cpu_limit(cgroup(tmp_path, v2, v1)) == limit
 
 
-@pytest.mark.parametrize(("quota", "expected"), [
-    ("50000 100000", 1),  # half a CPU: one worker, never none
-    ("150000 100000", 2),  # 1.5 CPUs: rounded up
-    ("6400000 100000", None),  # a 64-CPU quota on a smaller machine: the CPUs it has
-])
+@pytest.mark.parametrize(
+    ("quota", "expected"),
+    [
+        ("50000 100000", 1),  # half a CPU: one worker, never none
+        ("150000 100000", 2),  # 1.5 CPUs: rounded up
+        ("6400000 100000", None),  # a 64-CPU quota on a smaller machine: the CPUs it has
+    ],
+)
 def test_a_quota_caps_the_cpus_rounded_up_never_below_one(tmp_path, quota, expected):
     affinity = len(os.sched_getaffinity(0))
     assert available_cpus(cgroup(tmp_path, quota)) == min(expected or affinity, affinity)
@@ -42,8 +53,15 @@ def test_a_quota_caps_the_cpus_rounded_up_never_below_one(tmp_path, quota, expec
 
 def test_gunicorn_defaults_workers_to_the_usable_cpus_not_the_hosts_cores():
     env = {k: v for k, v in os.environ.items() if k != "LDN_WORKERS"}
-    out = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "service.wsgi:app"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "service.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     workers = int(next(line.split("=")[1] for line in out.stdout.splitlines() if line.startswith("workers ")))
     assert workers == available_cpus()
 
@@ -70,8 +88,15 @@ def test_gunicorn_with_an_unwritable_metrics_directory_starts_on_the_fallback(tm
     blocked = tmp_path / "file"
     blocked.write_text("")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(blocked / "prometheus")}
-    out = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "service.wsgi:app"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "service.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "is not writable" in out.stderr
 

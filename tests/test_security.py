@@ -34,8 +34,13 @@ BODY = {
     ],
     "patient": {"conditions": [{"name": NAMES[3]}], "upcoming_procedures": [{"name": NAMES[4]}]},
 }
-INVALID = {"as_of": AS_OF, "medications": [{"id": "med-a", "name": NAMES[0], "dose": {"value": -1, "unit": "mg"}},
-                                           {"name": NAMES[2], "dosage": NAMES[1]}]}
+INVALID = {
+    "as_of": AS_OF,
+    "medications": [
+        {"id": "med-a", "name": NAMES[0], "dose": {"value": -1, "unit": "mg"}},
+        {"name": NAMES[2], "dosage": NAMES[1]},
+    ],
+}
 
 
 def _forbidden_fragments():
@@ -63,8 +68,9 @@ def test_gunicorn_logs_hold_no_patient_data_or_tokens_on_success_and_error_paths
         assert request(base, "/v1/check", json.dumps(BODY).encode()[:-3], headers=auth)[0] == 400
         assert request(base, "/v1/check?name=" + "Zyxalorin", BODY, headers=auth)[0] == 200
     faulty_log = tmp_path / "faulty.log"
-    with running_gunicorn({"LDN_TEST_FAULTY_RULE": "1"}, workers=1, app="tests.wrapped_app:app",
-                          log_path=faulty_log) as (base, _):
+    with running_gunicorn(
+        {"LDN_TEST_FAULTY_RULE": "1"}, workers=1, app="tests.wrapped_app:app", log_path=faulty_log
+    ) as (base, _):
         assert request(base, "/v1/check", BODY, headers=auth)[0] == 500
     text = log_path.read_text() + faulty_log.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -132,10 +138,14 @@ ALLOWED = "https://ehr.example.org"
 )
 def test_cors_only_for_configured_origins_including_preflight(origins, origin, allowed):
     client = create_app({"TESTING": True, "CORS_ORIGINS": origins}).test_client()
-    preflight = client.options("/v1/check", headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type, authorization",
-    })
+    preflight = client.options(
+        "/v1/check",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, authorization",
+        },
+    )
     actual = client.post("/v1/check", json={"as_of": AS_OF, "medications": []}, headers={"Origin": origin})
     assert actual.status_code == 200 and preflight.status_code in (200, 204)
     for response in (preflight, actual):
@@ -161,8 +171,11 @@ def test_no_version_banner_from_the_real_server():
         for path, body in (("/healthz", None), ("/v1/check", {"medications": [None]}), ("/nowhere", None)):
             status, headers, _ = request(base, path, body)
             assert headers.get("Server") == "gunicorn", headers
-            assert not any(re.search(r"\d+\.\d+", value) for name, value in headers.items()
-                           if name.lower() in ("server", "x-powered-by", "via"))
+            assert not any(
+                re.search(r"\d+\.\d+", value)
+                for name, value in headers.items()
+                if name.lower() in ("server", "x-powered-by", "via")
+            )
 
 
 def test_every_requirement_is_pinned():

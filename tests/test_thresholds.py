@@ -48,7 +48,9 @@ def failing_cases(monkeypatch):
         case = json.loads(path.read_text())
         alerts = client.post("/v1/check", json=case["request"]).get_json()["alerts"]
         key = sorted((a["rule"], a["code"], a["severity"], tuple(sorted(a["medications"]))) for a in alerts)
-        expected = sorted((e["rule"], e["code"], e["severity"], tuple(sorted(e["medications"]))) for e in case["expect"])
+        expected = sorted(
+            (e["rule"], e["code"], e["severity"], tuple(sorted(e["medications"]))) for e in case["expect"]
+        )
         if key != expected:
             wrong.append(path.stem)
     return wrong

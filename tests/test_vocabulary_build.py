@@ -22,7 +22,12 @@ def test_build_reproduces_the_committed_vocabulary(tmp_path):
     env = {**os.environ, "PYTHONHASHSEED": "random"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_vocabulary.py"), "--output", str(output)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert output.read_bytes() == COMMITTED.read_bytes(), (

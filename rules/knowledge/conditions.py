@@ -32,23 +32,33 @@ _ICD_IN_TEXT = re.compile(r"\b([A-TV-Z]\d{2}(?:\.\d{1,4})?)\b")
 _SUBSTANCE = re.compile(
     r"\b(?:opioids?|opiates?|opium|narcotics?|heroin|diamorphine|oud|opioid[\s-]type|opiate[\s-]type)\b"
 )
-_DISORDER = re.compile(r"\b(?:use disorders?|dependence|dependent|addiction|addicted|abuse|withdrawal|oud|misuse|use unspecified|user)\b")
+_DISORDER = re.compile(
+    r"\b(?:use disorders?|dependence|dependent|addiction|addicted|abuse|withdrawal|oud|misuse|use unspecified|user)\b"
+)
 _REMISSION = re.compile(
     r"\b(?:remission|remitted|history of|hx of|h/o|personal history|past history|former|formerly|recovered|in recovery)\b"
 )
-_NEGATED = re.compile(r"\b(?:family history|fhx|fh of|no history|denies|negative for|screening|screen for|risk for|risk of"
-                      r"|at risk|rule out|ruled out|r/o|neonatal|newborn|exposure in utero|maternal)\b")
+_NEGATED = re.compile(
+    r"\b(?:family history|fhx|fh of|no history|denies|negative for|screening|screen for|risk for|risk of"
+    r"|at risk|rule out|ruled out|r/o|neonatal|newborn|exposure in utero|maternal)\b"
+)
 _LONG_TERM = re.compile(r"\b(?:long[\s-]*term|chronic|ltot|cot|daily)\b")
 _THERAPY = re.compile(r"\b(?:use|therapy|treatment|analgesics?|medications?|pain medications?|management|patch|on)\b")
-_PAIN_ONLY = re.compile(r"\b(?:no use disorder|without use disorder|physiologic(?:al)? dependence|due to (?:chronic )?pain"
-                        r"|for pain|pain treatment|pain management)\b")
+_PAIN_ONLY = re.compile(
+    r"\b(?:no use disorder|without use disorder|physiologic(?:al)? dependence|due to (?:chronic )?pain"
+    r"|for pain|pain treatment|pain management)\b"
+)
 _MAINTENANCE = re.compile(r"\b(?:maintenance|opioid treatment program|otp|mat|moud)\b")
 # Opioid-induced constipation or bowel dysfunction is diagnosed in patients taking opioids regularly, as the
 # drugs for it (methylnaltrexone, naloxegol) imply opioid exposure: it is read as long-term opioid therapy.
-_INDUCED_BOWEL = re.compile(r"\b(?:opioid|opiate|narcotic)s?\s+(?:induced|related)\s+(?:constipation|bowel dysfunction)\b")
+_INDUCED_BOWEL = re.compile(
+    r"\b(?:opioid|opiate|narcotic)s?\s+(?:induced|related)\s+(?:constipation|bowel dysfunction)\b"
+)
 # Opioid-related but neither dependence nor long-term therapy: read, and no rule applies to them.
-_OTHER_OPIOID = re.compile(r"\b(?:overdose|poisoning|toxicity|adverse effect|allergy"
-                           r"|intolerance|hyperalgesia|antagonist)\b")
+_OTHER_OPIOID = re.compile(
+    r"\b(?:overdose|poisoning|toxicity|adverse effect|allergy"
+    r"|intolerance|hyperalgesia|antagonist)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,14 @@ def _abuse_only(condition, label):
 
 
 # ICD-10-CM F11 subcategories say what a code records: abuse is not dependence (the tabular list).
-_ICD_MEANINGS = (("F11.11", "opioid abuse, in remission"), ("F11.21", "opioid dependence, in remission"),
-                 ("F11.1", "opioid abuse"), ("F11.2", "opioid dependence"), ("F11.9", "opioid use, unspecified"),
-                 ("Z79.891", "long-term (current) use of opiate analgesic"))
+_ICD_MEANINGS = (
+    ("F11.11", "opioid abuse, in remission"),
+    ("F11.21", "opioid dependence, in remission"),
+    ("F11.1", "opioid abuse"),
+    ("F11.2", "opioid dependence"),
+    ("F11.9", "opioid use, unspecified"),
+    ("Z79.891", "long-term (current) use of opiate analgesic"),
+)
 
 
 def describe_icd(code: str) -> str | None:
@@ -129,9 +144,12 @@ def _read_name(vocabulary, name):
     remission = bool(_REMISSION.search(key))
     if _INDUCED_BOWEL.search(key) and not disorder:
         return ConditionReading(None if remission else "long_term_opioid_therapy", True, name)
-    if _PAIN_ONLY.search(key) and _LONG_TERM.search(key) or (
-        _LONG_TERM.search(key) and _THERAPY.search(key) and not disorder
-    ) or (_PAIN_ONLY.search(key) and not re.search(r"\b(?:use disorder|addiction|abuse)\b", key)):
+    if (
+        _PAIN_ONLY.search(key)
+        and _LONG_TERM.search(key)
+        or (_LONG_TERM.search(key) and _THERAPY.search(key) and not disorder)
+        or (_PAIN_ONLY.search(key) and not re.search(r"\b(?:use disorder|addiction|abuse)\b", key))
+    ):
         return ConditionReading(None if remission else "long_term_opioid_therapy", True, name)
     if disorder or re.search(r"\buse\b|\busing\b", key) and remission:
         if remission and not re.search(r"\bon (?:maintenance|agonist|buprenorphine|methadone|suboxone)\b", key):
@@ -173,7 +191,9 @@ def read_condition(vocabulary: Vocabulary, condition: Mapping[str, Any]) -> Cond
     if kind == "long_term_opioid_therapy" and condition.get("status") in INACTIVE_STATUSES:
         kind = None
     label = condition.get("name") or reading.label
-    return ConditionReading(kind, reading.understood, label, kind == "opioid_dependence" and _abuse_only(condition, label))
+    return ConditionReading(
+        kind, reading.understood, label, kind == "opioid_dependence" and _abuse_only(condition, label)
+    )
 
 
 def classify_condition(vocabulary: Vocabulary, condition: Mapping[str, Any]) -> str | None:

@@ -8,24 +8,69 @@ from rules.knowledge.text import fold
 
 MASS_TO_MG = {"mg": 1.0, "mcg": 0.001, "ug": 0.001, "g": 1000.0, "gm": 1000.0, "gram": 1000.0, "grams": 1000.0}
 UNIT_FORMS = {  # dose units that count dispensed units (tablets, capsules …) rather than mass or volume
-    "tablet": "tablet", "tablets": "tablet", "tab": "tablet", "tabs": "tablet",
-    "capsule": "capsule", "capsules": "capsule", "cap": "capsule", "caps": "capsule",
-    "film": "film", "films": "film", "patch": "patch", "patches": "patch",
-    "lozenge": "lozenge", "troche": "lozenge", "suppository": "suppository",
-    "spray": "spray", "sprays": "spray", "puff": "puff", "puffs": "puff", "drop": "drop", "drops": "drop",
-    "piece": "piece", "pieces": "piece", "unit": "unit", "units": "unit", "each": "unit", "vial": "unit",
-    "injection": "unit", "syringe": "unit", "dose": "unit", "doses": "unit", "packet": "unit",
+    "tablet": "tablet",
+    "tablets": "tablet",
+    "tab": "tablet",
+    "tabs": "tablet",
+    "capsule": "capsule",
+    "capsules": "capsule",
+    "cap": "capsule",
+    "caps": "capsule",
+    "film": "film",
+    "films": "film",
+    "patch": "patch",
+    "patches": "patch",
+    "lozenge": "lozenge",
+    "troche": "lozenge",
+    "suppository": "suppository",
+    "spray": "spray",
+    "sprays": "spray",
+    "puff": "puff",
+    "puffs": "puff",
+    "drop": "drop",
+    "drops": "drop",
+    "piece": "piece",
+    "pieces": "piece",
+    "unit": "unit",
+    "units": "unit",
+    "each": "unit",
+    "vial": "unit",
+    "injection": "unit",
+    "syringe": "unit",
+    "dose": "unit",
+    "doses": "unit",
+    "packet": "unit",
 }
 VOLUME_TO_ML = {"ml": 1.0, "l": 1000.0, "cc": 1.0, "tsp": 5.0, "teaspoon": 5.0, "tbsp": 15.0, "tablespoon": 15.0}
 
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "a": 1, "an": 1,
-    "half": 0.5, "one half": 0.5, "a half": 0.5, "quarter": 0.25, "one quarter": 0.25, "a quarter": 0.25,
-    "one fourth": 0.25, "a fourth": 0.25, "one third": 1 / 3, "a third": 1 / 3, "\u00bd": 0.5, "\u00bc": 0.25,
-    "\u00be": 0.75, "\u2153": 1 / 3,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "a": 1,
+    "an": 1,
+    "half": 0.5,
+    "one half": 0.5,
+    "a half": 0.5,
+    "quarter": 0.25,
+    "one quarter": 0.25,
+    "a quarter": 0.25,
+    "one fourth": 0.25,
+    "a fourth": 0.25,
+    "one third": 1 / 3,
+    "a third": 1 / 3,
+    "\u00bd": 0.5,
+    "\u00bc": 0.25,
+    "\u00be": 0.75,
+    "\u2153": 1 / 3,
     # Apothecary numerals as sigs write them before a unit ("ii caps"); "iv" is left out, it is the route.
-    "i": 1, "ii": 2, "iii": 3,
+    "i": 1,
+    "ii": 2,
+    "iii": 3,
 }
 
 _CONCENTRATION = re.compile(_NUM + r"\s*(mg|mcg|ug|g)\s*(?:/|per)\s*" + _NUM + r"?\s*(ml|cc)\b")
@@ -177,8 +222,11 @@ _PIECES_TAKEN = re.compile(
 )
 # The home-made liquid without a count: "dissolve (one tablet) in 50 mL water, take 3 mL".
 _DISSOLVE_ONE = re.compile(
-    r"dissolve\s+(?:(?:a|one|1|the|each)\s+)?(?:(?:tablet|tab|capsule|cap|it)\s+)?in\s*" + _NUM
-    + r"\s*(ml|cc)\b.*?\b" + _NUM + r"\s*(ml|cc)\b"
+    r"dissolve\s+(?:(?:a|one|1|the|each)\s+)?(?:(?:tablet|tab|capsule|cap|it)\s+)?in\s*"
+    + _NUM
+    + r"\s*(ml|cc)\b.*?\b"
+    + _NUM
+    + r"\s*(ml|cc)\b"
 )
 # "1 mL = 20 drops", "20 drops = 1 mL", "20 gtt/mL": how many drops make a millilitre, as the label states it.
 _DROPS_PER_ML = (
@@ -227,7 +275,7 @@ def parse_sig_dose(text: str | None, strength_mg: float | None = None) -> SigDos
             _PIECES_NAMED.get(match.group(2))  # type: ignore[arg-type]  # `or` typed from its left side; never None
             or _COUNT_WORDS.get(count_word, count_word if count_word.isdigit() else 0)
         )
-        taken_match = _PIECES_TAKEN.search(text[match.end():])
+        taken_match = _PIECES_TAKEN.search(text[match.end() :])
         taken_count = float(WORD_NUMBERS.get(taken_match.group(1), taken_match.group(1))) if taken_match else 1.0
         if pieces > 0:
             return SigDose(units=taken_count / pieces, split_words=split_words)

@@ -151,7 +151,9 @@ def _product_classes(vocabulary, recognition, text, form, strength):
             classes.add("opioid_maintenance")
     if "naltrexone" in ingredients:
         classes.add("naltrexone_product")
-        if "sequestered" in flags or any(vocabulary.classes_of(i) and "opioid_agonist" in vocabulary.classes_of(i) for i in ingredients):
+        if "sequestered" in flags or any(
+            vocabulary.classes_of(i) and "opioid_agonist" in vocabulary.classes_of(i) for i in ingredients
+        ):
             classes.add("naltrexone_sequestered_combination")
         elif "bupropion" in ingredients:
             classes.add("naltrexone_bupropion_combination")
@@ -314,7 +316,9 @@ def normalise_medication(
     sig_text = medication.get("instructions") or ""
     per_unit = strength if strength_unit == "mg" else None
     drops = drops_per_ml(name + " " + sig_text)
-    sigs = [(f, read_sig(text, per_unit, drops)) for f, text in (("instructions", sig_text), ("name", name_sig)) if text]
+    sigs = [
+        (f, read_sig(text, per_unit, drops)) for f, text in (("instructions", sig_text), ("name", name_sig)) if text
+    ]
     assumptions: list[str] = []
     dose_mg, fraction = _dose(medication, strength, strength_unit, form, sigs, assumptions)
     split_words = tuple(sorted({w for _, sig in sigs for w in sig.split_words}))

@@ -239,7 +239,7 @@ def _fit_products(vocabulary, certain, pending):
 def _evidence(segment, term):
     """What the text after an abbreviation says about it: its first strength (mg), forms and words."""
     match = re.search(r"(?<![a-z0-9])" + re.escape(term) + r"(?![a-z0-9])", segment)
-    after = segment[match.end():] if match else ""
+    after = segment[match.end() :] if match else ""
     strengths = [value for value, unit in parse_strengths(after) if unit in ("mg", "mg/mL")]
     words = set(_FORM_OF_TEXT.findall(after))
     if "%" in after:
@@ -320,8 +320,14 @@ def _read_segment(vocabulary, segment, certain_elsewhere):
                 ingredients.extend(readings[0].ingredients)
                 expansions.append((token, readings[0].label))
             else:
-                ambiguities.append(Ambiguity(token, readings or tuple(
-                    _reading(vocabulary, e["label"], e["i"]) for e in vocabulary.ambiguous[token]), "abbreviation"))
+                ambiguities.append(
+                    Ambiguity(
+                        token,
+                        readings
+                        or tuple(_reading(vocabulary, e["label"], e["i"]) for e in vocabulary.ambiguous[token]),
+                        "abbreviation",
+                    )
+                )
             continue
         if _is_accounted(token):
             continue
@@ -444,9 +450,7 @@ def normalise_ndc(code: str) -> tuple[str, ...] | None:
     if re.fullmatch(r"\d{10}", text):
         # Without hyphens a 10-digit NDC is ambiguous: every padding is a candidate, and only an
         # unambiguous exact hit is accepted by the caller.
-        return tuple(
-            pad(text[:a], text[a : a + b], text[a + b :]) for (a, b, _c), pad in _NDC_SHAPES.items()
-        )
+        return tuple(pad(text[:a], text[a : a + b], text[a + b :]) for (a, b, _c), pad in _NDC_SHAPES.items())
     return None
 
 

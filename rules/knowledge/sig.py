@@ -12,22 +12,33 @@ from functools import lru_cache
 from rules.knowledge.dosing import WORD_NUMBERS, SigDose, parse_frequency, parse_sig_dose, volume_ml
 from rules.knowledge.text import fold
 
-_COUNT = r"(?:\d+(?:\.\d+)?|\d+\s*/\s*\d+|\.\d+|one|two|three|four|five|six|half|a half|one half|quarter|a quarter|ii|iii)"
+_COUNT = (
+    r"(?:\d+(?:\.\d+)?|\d+\s*/\s*\d+|\.\d+|one|two|three|four|five|six|half|a half|one half|quarter|a quarter|ii|iii)"
+)
 # A count followed by one of these is a package or a conversion, not a dose: "45 mL bottle", "1 mL = 20 drops".
 _NOT_A_DOSE = r"(?!\s*(?:bottles?|btls?|bot|vials?|supply|total|dispensed|qs|=|equals))"
-_UNIT = r"(?:tablets?|tabs?|tab|capsules?|caps?|cap|ml|cc|drops?|pieces?|films?|lozenges?|troches?|sprays?|tsp|teaspoons?)"
+_UNIT = (
+    r"(?:tablets?|tabs?|tab|capsules?|caps?|cap|ml|cc|drops?|pieces?|films?|lozenges?|troches?|sprays?|tsp|teaspoons?)"
+)
 # Where a sig begins in a line: a verb of administration, a count of units, or a frequency or timing word. The
 # count must not be a concentration's denominator ("10 mg/5 mL") or the package count after '#' or 'disp'.
 _SIG_START = re.compile(
     r"(?:^|(?<=[\s,;:(\-]))(?:"
     r"(?:take|takes|taking|give|inject|apply|place|dissolve|use|sig|chew|swallow|instill|administer|tk|cut|split|crush|divide|break)\b"
-    r"|(?<!=\s)(?<!=)" + _COUNT + r"\s*" + _UNIT + r"\b" + _NOT_A_DOSE
+    r"|(?<!=\s)(?<!=)"
+    + _COUNT
+    + r"\s*"
+    + _UNIT
+    + r"\b"
+    + _NOT_A_DOSE
     + r"|(?:qhs|qpm|qam|qd|qod|qday|bid|tid|qid|hs|qn|nightly|daily|once|twice|thrice|every|at bedtime|at night"
     r"|in the (?:morning|evening)|before bed|prn|as needed|by mouth|po\s+(?:qhs|hs|daily|bid|tid|qd|nightly)"
     r"|q\s*\d+\s*(?:h|hr|hrs|hours?)|x\s*\d+\s*(?:days?|weeks?|months?))\b)"
 )
 _THEN = re.compile(r"\b(?:then|thereafter|increase|increasing|titrate|after \d+ (?:days?|weeks?))\b")
-_BARE_COUNT = re.compile(r"\b(?:take|takes|tk|give|chew|swallow)\s+(\d+(?:\.\d+)?|one|two|three|four)\b(?!\s*(?:mg|mcg|g|ml|/))")
+_BARE_COUNT = re.compile(
+    r"\b(?:take|takes|tk|give|chew|swallow)\s+(\d+(?:\.\d+)?|one|two|three|four)\b(?!\s*(?:mg|mcg|g|ml|/))"
+)
 _VOLUME_DOSE = re.compile(
     r"(?<![/\d.])(?<!=\s)(\d+(?:\.\d+)?|\.\d+)\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)\b(?!\s*/)" + _NOT_A_DOSE
 )
@@ -45,7 +56,7 @@ def split_sig(folded: str) -> tuple[str, str]:
     match = _SIG_START.search(folded)
     if not match or not folded[: match.start()].strip(" ,;:-("):
         return folded, ""
-    return folded[: match.start()], folded[match.start():]
+    return folded[: match.start()], folded[match.start() :]
 
 
 @dataclass(frozen=True)
@@ -135,4 +146,3 @@ def read_sig(text: str | None, strength_mg: float | None = None, drops_per_ml: f
         split_words=tuple(sorted(set(dose.split_words) | set(whole_split))),
         units_per_day=schedule[0] if schedule else None,
     )
-

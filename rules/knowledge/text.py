@@ -11,9 +11,20 @@ _SEPARATOR_WORDS = {"and", "with", "w", "&", "plus", "y", "con"}
 
 # Salt abbreviations of dispensing systems and the salt each stands for: "HYDROC BIT" is hydrocodone bitartrate.
 SALT_ABBREVIATIONS = {
-    "sul": "sulfate", "sulf": "sulfate", "so4": "sulfate", "bit": "bitartrate", "bitart": "bitartrate",
-    "tart": "tartrate", "hcl": "hydrochloride", "hbr": "hydrobromide", "cit": "citrate", "phos": "phosphate",
-    "po4": "phosphate", "succ": "succinate", "fum": "fumarate", "val": "valerate",
+    "sul": "sulfate",
+    "sulf": "sulfate",
+    "so4": "sulfate",
+    "bit": "bitartrate",
+    "bitart": "bitartrate",
+    "tart": "tartrate",
+    "hcl": "hydrochloride",
+    "hbr": "hydrobromide",
+    "cit": "citrate",
+    "phos": "phosphate",
+    "po4": "phosphate",
+    "succ": "succinate",
+    "fum": "fumarate",
+    "val": "valerate",
 }
 
 # Salt, ester and hydrate words carry no identity for interaction checking:
@@ -106,9 +117,7 @@ def has_control_characters(text: str) -> bool:
     """True when text holds control, format (bidi marks) or unassigned characters; tab and newline pass."""
     if text.isascii() and text.isprintable():
         return False  # the common case, decided in C
-    return any(
-        unicodedata.category(ch) in _CONTROL_CATEGORIES and ch not in "\t\n\r" for ch in text
-    )
+    return any(unicodedata.category(ch) in _CONTROL_CATEGORIES and ch not in "\t\n\r" for ch in text)
 
 
 @lru_cache(maxsize=8192)
@@ -157,8 +166,8 @@ def content_tokens(text: str, drop_salts: bool = True) -> list[str]:
     for index, token in enumerate(toks):
         if _bare_brand_number(toks, index):
             out.append("#" + token)
-        elif _NUMBER.match(token) or token in FORM_WORDS or token in NOISE_WORDS or (
-            drop_salts and token in SALT_WORDS
+        elif (
+            _NUMBER.match(token) or token in FORM_WORDS or token in NOISE_WORDS or (drop_salts and token in SALT_WORDS)
         ):
             continue
         elif token == SEP and (not out or out[-1] == SEP):

@@ -25,6 +25,7 @@ EXIT_USAGE = 2  # bad arguments, unreadable input, unusable CSV header (argparse
 
 PROGRESS_SECONDS = 30.0  # how often a plain progress line is written when stderr is not a terminal
 
+
 def _date(value: str) -> str:
     try:
         return datetime.date.fromisoformat(value).isoformat()
@@ -156,8 +157,12 @@ def run(
             if isinstance(outcome, PatientResult):
                 if outcome.patient_id in seen:
                     # As for CSV: a patient is checked once; a second record would double their alerts.
-                    outcome = LineError(outcome.first, outcome.last, f"line {outcome.first}: patient_id "
-                                        f"{outcome.patient_id!r} appears again (each patient once); skipped")
+                    outcome = LineError(
+                        outcome.first,
+                        outcome.last,
+                        f"line {outcome.first}: patient_id "
+                        f"{outcome.patient_id!r} appears again (each patient once); skipped",
+                    )
                 else:
                     seen.add(outcome.patient_id)
             if isinstance(outcome, LineError):
@@ -177,8 +182,10 @@ def run(
                     progress.set_postfix_str(f"{summary.patients} patients", refresh=False)
             elif plain and time.monotonic() - last_line >= every:
                 last_line = time.monotonic()
-                stderr.write(f"screening: {outcome.last} lines read, {summary.patients} patients checked, "
-                             f"{summary.failed} failed\n")
+                stderr.write(
+                    f"screening: {outcome.last} lines read, {summary.patients} patients checked, "
+                    f"{summary.failed} failed\n"
+                )
                 stderr.flush()
     except UsageError as error:
         stderr.write(f"error: {error}\n")

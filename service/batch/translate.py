@@ -13,8 +13,18 @@ from service.requests import JSONTextError, decode_json
 CODE_SYSTEMS = {"rxnorm": RXNORM, "ndc": NDC}
 TRUE_WORDS = {"true", "yes", "y", "1"}
 FALSE_WORDS = {"false", "no", "n", "0"}
-CSV_TEXT_COLUMNS = ("id", "name", "form", "frequency", "timing", "instructions", "status", "start_date", "end_date",
-                    "dispensed_on")
+CSV_TEXT_COLUMNS = (
+    "id",
+    "name",
+    "form",
+    "frequency",
+    "timing",
+    "instructions",
+    "status",
+    "start_date",
+    "end_date",
+    "dispensed_on",
+)
 
 
 class InvalidLine(Exception):

@@ -81,7 +81,11 @@ def _compounded_ldn_order(dose_mg, context):
 def _suggestions(card_id, alert, result, translation, context):
     """Concrete actions on the draft orders: remove an opioid or naltrexone draft, replace a divided tablet."""
     views = {m["id"]: m for m in result.medications}
-    drafts = [i for i in alert["medications"] if translation.origins.get(i, {}).get("draft") and translation.origins[i]["reference"]]
+    drafts = [
+        i
+        for i in alert["medications"]
+        if translation.origins.get(i, {}).get("draft") and translation.origins[i]["reference"]
+    ]
 
     def of_class(cls):
         return [i for i in drafts if cls in views.get(i, {}).get("classes", ())]
@@ -133,7 +137,9 @@ def card_for(alert, result, translation, context):
             for code, display in actions.override_reasons(alert["code"])
         ],
         "links": [
-            {"label": ref["title"], "url": ref["url"], "type": "absolute"} for ref in alert["references"] if ref.get("url")
+            {"label": ref["title"], "url": ref["url"], "type": "absolute"}
+            for ref in alert["references"]
+            if ref.get("url")
         ],
     }
     suggestions = _suggestions(card_id, alert, result, translation, context)

@@ -92,8 +92,12 @@ def call_service(service_id):
     cards = [card_for(alert, result, translation, context) for alert in result.alerts]
     log.info(
         "CDS Hooks call",
-        extra={"event": "cds_call", "service": service_id, "count": len(cards),
-               "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+        extra={
+            "event": "cds_call",
+            "service": service_id,
+            "count": len(cards),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
     )
     return jsonify({"cards": cards})
 
@@ -113,7 +117,10 @@ def feedback(service_id):
                 log.exception("feedback counter failed", extra={"event": "cds_feedback"})
     for outcome, count in sorted(outcomes.items()):
         # Outcome and count only: card ids, suggestions and the clinician's comment stay out of the log.
-        log.info("CDS Hooks feedback", extra={"event": "cds_feedback", "service": service_id, "outcome": outcome, "count": count})
+        log.info(
+            "CDS Hooks feedback",
+            extra={"event": "cds_feedback", "service": service_id, "outcome": outcome, "count": count},
+        )
     return jsonify({})
 
 

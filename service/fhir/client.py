@@ -101,7 +101,11 @@ def fetch(server, query, token=None, timeout=3.0, max_pages=MAX_PAGES):
             break
         entries.extend(e for e in body.get("entry") or () if isinstance(e, dict))
         url = next(
-            (link.get("url") for link in body.get("link") or () if isinstance(link, dict) and link.get("relation") == "next"),
+            (
+                link.get("url")
+                for link in body.get("link") or ()
+                if isinstance(link, dict) and link.get("relation") == "next"
+            ),
             None,
         )
         # The token goes only to the server the EHR named: a `next` link elsewhere is not followed.
@@ -113,6 +117,10 @@ def fetch(server, query, token=None, timeout=3.0, max_pages=MAX_PAGES):
             raise FhirFetchError(f"more than {max_pages} pages")
     log.info(
         "fetched from the FHIR server",
-        extra={"event": "fhir_fetch", "count": len(entries), "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+        extra={
+            "event": "fhir_fetch",
+            "count": len(entries),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
     )
     return {"resourceType": "Bundle", "type": "searchset", "entry": entries}

@@ -29,7 +29,9 @@ def detected_issue(alert, names, as_of):
         "evidence": [{"detail": [{"display": f"{ref['title']}: {ref['citation']}"}]} for ref in alert["references"]],
     }
     implicated = [
-        {"identifier": {"value": med_id}, "display": names[med_id]} if names.get(med_id) else {"identifier": {"value": med_id}}
+        {"identifier": {"value": med_id}, "display": names[med_id]}
+        if names.get(med_id)
+        else {"identifier": {"value": med_id}}
         for med_id in alert["medications"]
     ]
     if implicated:

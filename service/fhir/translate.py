@@ -12,33 +12,88 @@ from service.requests import load_with
 log = logging.getLogger(__name__)
 
 MEDICATION_STATUS = {
-    "active": "active", "on-hold": "on-hold", "stopped": "stopped", "completed": "completed",
-    "draft": "proposed", "intended": "proposed", "unknown": "active",
+    "active": "active",
+    "on-hold": "on-hold",
+    "stopped": "stopped",
+    "completed": "completed",
+    "draft": "proposed",
+    "intended": "proposed",
+    "unknown": "active",
 }
 SKIPPED_STATUS = frozenset(("entered-in-error", "cancelled", "not-taken"))
 SKIPPED_VERIFICATION = frozenset(("entered-in-error", "refuted"))
 PREFERRED_SYSTEMS = (RXNORM, NDC)
 GTS_FREQUENCY = {
-    "QD": "daily", "BID": "twice daily", "TID": "three times daily", "QID": "four times daily",
-    "AM": "every morning", "PM": "every evening", "QOD": "every other day", "WK": "weekly", "MO": "monthly",
-    "QHS": "at bedtime", "HS": "at bedtime",
+    "QD": "daily",
+    "BID": "twice daily",
+    "TID": "three times daily",
+    "QID": "four times daily",
+    "AM": "every morning",
+    "PM": "every evening",
+    "QOD": "every other day",
+    "WK": "weekly",
+    "MO": "monthly",
+    "QHS": "at bedtime",
+    "HS": "at bedtime",
 }
 WHEN_TIMING = {
-    "HS": "bedtime", "NIGHT": "night", "EVE": "evening", "EVE.early": "evening", "EVE.late": "evening",
-    "ACV": "evening", "CV": "evening", "PCV": "evening", "MORN": "morning", "MORN.early": "morning",
-    "MORN.late": "morning", "ACM": "morning", "CM": "morning", "PCM": "morning", "WAKE": "morning",
-    "NOON": "noon", "ACD": "noon", "CD": "noon", "PCD": "noon", "AFT": "afternoon",
+    "HS": "bedtime",
+    "NIGHT": "night",
+    "EVE": "evening",
+    "EVE.early": "evening",
+    "EVE.late": "evening",
+    "ACV": "evening",
+    "CV": "evening",
+    "PCV": "evening",
+    "MORN": "morning",
+    "MORN.early": "morning",
+    "MORN.late": "morning",
+    "ACM": "morning",
+    "CM": "morning",
+    "PCM": "morning",
+    "WAKE": "morning",
+    "NOON": "noon",
+    "ACD": "noon",
+    "CD": "noon",
+    "PCD": "noon",
+    "AFT": "afternoon",
 }
 PERIOD_HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0, "mo": 730.5, "a": 8766.0}
 _PER_DAY_WORDS = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
 # UCUM codes and common EHR spellings of dose units -> the native contract's units.
 UNIT_ALIASES = {
-    "ug": "mcg", "µg": "mcg", "mcg": "mcg", "mg": "mg", "g": "g", "ml": "mL", "l": "L",
-    "tab": "tablet", "tabs": "tablet", "tbl": "tablet", "tablet": "tablet", "tablets": "tablet",
-    "cap": "capsule", "caps": "capsule", "capsule": "capsule", "capsules": "capsule",
-    "drp": "drop", "[drp]": "drop", "drop": "drop", "drops": "drop", "puff": "puff", "puffs": "puff",
-    "u": "unit", "[iu]": "unit", "iu": "unit", "unit": "unit", "units": "unit",
-    "patch": "patch", "film": "film", "spray": "spray", "lozenge": "lozenge", "suppository": "suppository",
+    "ug": "mcg",
+    "µg": "mcg",
+    "mcg": "mcg",
+    "mg": "mg",
+    "g": "g",
+    "ml": "mL",
+    "l": "L",
+    "tab": "tablet",
+    "tabs": "tablet",
+    "tbl": "tablet",
+    "tablet": "tablet",
+    "tablets": "tablet",
+    "cap": "capsule",
+    "caps": "capsule",
+    "capsule": "capsule",
+    "capsules": "capsule",
+    "drp": "drop",
+    "[drp]": "drop",
+    "drop": "drop",
+    "drops": "drop",
+    "puff": "puff",
+    "puffs": "puff",
+    "u": "unit",
+    "[iu]": "unit",
+    "iu": "unit",
+    "unit": "unit",
+    "units": "unit",
+    "patch": "patch",
+    "film": "film",
+    "spray": "spray",
+    "lozenge": "lozenge",
+    "suppository": "suppository",
 }
 _NATIVE_UNITS = {u.lower(): u for u in DOSE_UNITS}
 STRENGTH_UNITS = {"mg": "mg", "ug": "mcg", "mcg": "mcg", "g": "g"}
@@ -67,6 +122,7 @@ def concept_name_and_codes(concept):
     if name is None:
         name = next((_text(c.get("display")) for c in codings if _text(c.get("display"))), None)
     codes, seen = [], set()
+
     def system_of(coding):
         system = _text(coding.get("system"))
         return canonical_system(system) if system else None
@@ -120,9 +176,11 @@ class ResourceIndex:
             return None
         if ref.startswith("#"):
             contained = within.get("contained")
-            return next(
-                (r for r in contained if isinstance(r, dict) and r.get("id") == ref[1:]), None
-            ) if isinstance(contained, list) else None
+            return (
+                next((r for r in contained if isinstance(r, dict) and r.get("id") == ref[1:]), None)
+                if isinstance(contained, list)
+                else None
+            )
         return self._by_key.get(ref) or self._by_key.get(_reference_key(ref))
 
 
@@ -278,7 +336,11 @@ def medication_from(resource, status, index):
     name, codes, form, strength = medication_identity(resource, index)
     if not name and not codes:
         return None
-    dosages = resource.get("dosageInstruction") if resource.get("resourceType") == "MedicationRequest" else resource.get("dosage")
+    dosages = (
+        resource.get("dosageInstruction")
+        if resource.get("resourceType") == "MedicationRequest"
+        else resource.get("dosage")
+    )
     dosage = dosages[0] if isinstance(dosages, list) and dosages else None
     med = {"name": name, "codes": codes or None, "form": form, "strength": strength, "status": status}
     med.update(dosage_fields(dosage))
@@ -337,21 +399,32 @@ def administration_from(resource, index):
     if given is None:
         return None
     # The dose was given on that day: a completed medication ending then, which sets the last opioid use.
-    med = {"name": name, "codes": codes or None, "form": form, "strength": strength, "status": "completed",
-           "start_date": given, "end_date": given}
+    med = {
+        "name": name,
+        "codes": codes or None,
+        "form": form,
+        "strength": strength,
+        "status": "completed",
+        "start_date": given,
+        "end_date": given,
+    }
     return {k: v for k, v in med.items() if v is not None}
 
 
 def condition_from(resource):
     """A native condition dict from a FHIR Condition, or None (refuted, entered in error, or nothing coded)."""
-    verification = {c.get("code") for c in _codings(resource.get("verificationStatus")) if isinstance(c.get("code"), str)}
+    verification = {
+        c.get("code") for c in _codings(resource.get("verificationStatus")) if isinstance(c.get("code"), str)
+    }
     if verification & SKIPPED_VERIFICATION:
         return None
     name, codes = concept_name_and_codes(resource.get("code"))
     if not name and not codes:
         return None
     condition = {"name": name, "codes": codes or None}
-    status = next((c.get("code") for c in _codings(resource.get("clinicalStatus")) if c.get("code") in CONDITION_STATUSES), None)
+    status = next(
+        (c.get("code") for c in _codings(resource.get("clinicalStatus")) if c.get("code") in CONDITION_STATUSES), None
+    )
     condition["status"] = status
     return {k: v for k, v in condition.items() if v is not None}
 
