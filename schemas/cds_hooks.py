@@ -73,9 +73,10 @@ class OrderContextSchema(PatientViewContextSchema):
 
     @validates("draftOrders")
     def bundle(self, value: dict[str, Any], **kwargs: Any) -> None:
-        """A FHIR Bundle."""
-        if value.get("resourceType") != "Bundle":
-            raise ValidationError("Must be a FHIR Bundle.")
+        """A FHIR Bundle, or a single order resource (read as a one-entry Bundle)."""
+        kind = value.get("resourceType")
+        if not (isinstance(kind, str) and (kind == "Bundle" or kind.endswith("Request"))):
+            raise ValidationError("Must be a FHIR Bundle of draft orders, or a single order (MedicationRequest).")
         if not isinstance(value.get("entry", []), list):
             raise ValidationError("Bundle.entry must be an array.")
 

@@ -306,3 +306,30 @@ def test_pharmacy_claims_rows_with_dispense_dates_give_the_interval_alert(tmp_pa
     by_patient = {r["patient_id"]: r for r in records(stdout)}
     assert by_patient["MRN-7"]["code"] == "opioid-free-interval" and by_patient["MRN-7"]["severity"] == "critical"
     assert "MRN-8" not in by_patient and "days_supply" in stderr
+
+
+@pytest.mark.parametrize(
+    ("drug", "ended", "severity"),
+    [
+        ("oxycodone 5 mg tablet", 6, "critical"),
+        ("oxycodone 5 mg tablet", 7, "moderate"),
+        ("oxycodone 5 mg tablet", 10, None),
+        ("methadone 10 mg tablet", 13, "high"),
+        ("methadone 10 mg tablet", 14, None),
+    ],
+)
+def test_dispense_rows_alone_drive_the_interval_in_batch(tmp_path, drug, ended, severity):
+    import datetime
+
+    as_of = datetime.date(2026, 11, 25)
+    dispensed = as_of - datetime.timedelta(days=ended + 13)  # 14 days' supply ending `ended` days before as_of
+    claims = tmp_path / "claims.csv"
+    claims.write_text(
+        "patient_id,id,name,dispensed_on,days_supply,status,as_of\n"
+        f"P1,c1,{drug},{dispensed.isoformat()},14,,{as_of.isoformat()}\n"
+        "P1,ldn,naltrexone 1.5 mg capsule (compounded),,,proposed,\n"
+    )
+    status, stdout, stderr = batch(claims, "--workers", "1")
+    assert status == 0, stderr
+    (record,) = records(stdout)
+    assert (record["code"], record["severity"]) == (("opioid-free-interval", severity) if severity else (None, None))

@@ -600,10 +600,28 @@ def test_duplicated_conditions_count_once_and_other_patients_are_ignored(cds):
         "code": {"text": "Essential hypertension"},
         "subject": {"reference": f"Patient/{PID}"},
     }
-    body = cds(hook_call([], {"medicationRequests": bundle(LDN_ACTIVE), "conditions": bundle(oud, *([same] * 300))}))
-    assert body == {"cards": []}
+    with service_log("service.cds_hooks") as lines:
+        body = cds(
+            hook_call([], {"medicationRequests": bundle(LDN_ACTIVE), "conditions": bundle(oud, *([same] * 300))})
+        )
+    # Another patient's resource decides nothing, and is not dropped silently: one info card says so.
+    (card,) = body["cards"]
+    assert card["indicator"] == "info" and card["summary"].startswith("1 prefetched resource named another patient")
+    assert card["source"]["topic"]["code"] == "prefetch-other-patient"
+    logged = [json.loads(line) for line in lines if "cds_other_patient" in line]
+    assert logged and logged[0]["count"] == 1 and "someone-else" not in lines[0]
     foreign = med_request("x", OXY, subject={"reference": "Patient/someone-else"})
     cds(hook_call([foreign]), status=400)
+
+
+def test_draft_orders_sent_as_a_single_resource_are_read_as_a_one_entry_bundle(cds):
+    call = hook_call([])
+    call["context"]["draftOrders"] = med_request("oxy-draft", OXY)
+    call["prefetch"]["medicationRequests"] = bundle(LDN_ACTIVE)
+    body = cds(call)
+    assert codes(body) == ["opioid-use"]
+    (suggestion,) = body["cards"][0]["suggestions"]
+    assert [a["resourceId"] for a in suggestion["actions"]] == ["MedicationRequest/oxy-draft"]
 
 
 def test_a_draft_that_names_nothing_is_skipped_not_refused(cds):
@@ -1026,3 +1044,32 @@ def test_patient_view_reviews_existing_therapy_without_draft_actions(cds):
 def test_patient_view_refuses_an_order_hook(cds):
     call = hook_call([med_request("x", OXY)])
     cds(call, service="ldn-patient-view", status=400)
+
+
+METHADONE = {"coding": [{"system": RXNORM, "code": "6813", "display": "methadone"}]}
+
+
+@pytest.mark.parametrize(
+    ("concept", "ended", "severity"),
+    [
+        (OXY, 6, "critical"),
+        (OXY, 7, "warning"),
+        (OXY, 10, None),
+        (OXY, 11, None),
+        (METHADONE, 13, "critical"),
+        (METHADONE, 14, None),
+        (METHADONE, 15, None),
+    ],
+)
+def test_dispense_history_alone_drives_the_interval_through_cds_hooks(cds, concept, ended, severity):
+    today = datetime.datetime.now(datetime.UTC).date()
+    days = 14
+    handed_over = today - datetime.timedelta(days=ended + days - 1)  # the supply's last day is `ended` days ago
+    fill = _dispense("d1", concept, handed_over.isoformat(), days)
+    body = cds(
+        hook_call(
+            [med_request("ldn-new", "naltrexone 1.5 mg capsule (compounded)")],
+            prefetch={"medicationDispenses": bundle(fill)},
+        )
+    )
+    assert [card["indicator"] for card in body["cards"]] == ([severity] if severity else [])

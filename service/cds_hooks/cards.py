@@ -147,3 +147,21 @@ def card_for(alert, result, translation, context):
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "at-most-one"
     return _prune(card)
+
+
+def left_out_card(count, context):
+    """An info card: prefetched resources named another patient and were not used for this patient's check."""
+    patient = context["patientId"].removeprefix("Patient/")
+    card_id = uuid.uuid5(CARD_NAMESPACE, json.dumps([patient, "left-out", count]))
+    noun = "resource" if count == 1 else "resources"
+    return {
+        "uuid": str(card_id),
+        "summary": f"{count} prefetched {noun} named another patient and {'was' if count == 1 else 'were'} left out.",
+        "detail": (
+            f"The EHR's prefetch held {count} {noun} whose subject is not this patient. They were not used: "
+            "medications or conditions of another patient must not decide this patient's alerts. The check ran "
+            "on the rest; if this patient's own data were among them, it was not checked."
+        ),
+        "indicator": "info",
+        "source": {"label": SOURCE_LABEL, "topic": {"system": RULE_CODE_SYSTEM, "code": "prefetch-other-patient"}},
+    }

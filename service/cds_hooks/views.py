@@ -12,7 +12,7 @@ from schemas.cds_hooks import FeedbackSchema, HookRequestSchema, OrderContextSch
 from schemas.check import flatten_errors
 from service import cds_auth
 from service.cds_hooks import bp
-from service.cds_hooks.cards import card_for
+from service.cds_hooks.cards import card_for, left_out_card
 from service.cds_hooks.discovery import SERVICES, discovery_document
 from service.cds_hooks.prefetch import gather_prefetch
 from service.errors import BadRequest, NotFound, Problem, outcome_response
@@ -90,6 +90,13 @@ def call_service(service_id):
     pipeline = current_pipeline()
     result = pipeline.check_validated(translation.validated(pipeline.schema)).result
     cards = [card_for(alert, result, translation, context) for alert in result.alerts]
+    if translation.other_patient:
+        # Not dropped silently: say how many were left out and why; the log names no patient or resource.
+        cards.append(left_out_card(translation.other_patient, context))
+        log.warning(
+            "prefetched resources for another patient left out",
+            extra={"event": "cds_other_patient", "count": translation.other_patient},
+        )
     log.info(
         "CDS Hooks call",
         extra={

@@ -437,6 +437,7 @@ class Translation:
         self.conditions = []
         self.origins = {}  # native id -> {"reference": "MedicationRequest/1" or None, "draft": bool}
         self.condition_origins = []
+        self.other_patient = 0  # prefetched resources left out because they name another patient
 
     def add_medication(self, med, native_id, reference, draft):
         """Add one medication unless its id is already on the list (a draft wins over its prefetched copy)."""
@@ -487,10 +488,19 @@ def _native_id(resource, full_url, fallback):
     return fallback, None
 
 
+def as_bundle(value):
+    """draftOrders as a Bundle: a single resource (as some published example requests send it) is a one-entry
+    Bundle."""
+    if isinstance(value, dict) and value.get("resourceType") not in (None, "Bundle"):
+        return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": value}]}
+    return value
+
+
 def translate(draft_orders, gathered, prefetch, patient_id):
     """The native request for this patient: every draft MedicationRequest as proposed, plus the prefetched facts
     (requests, statements, dispenses, administrations, conditions). patient-view has no drafts: draft_orders
     is an empty Bundle."""
+    draft_orders = as_bundle(draft_orders)
     index = ResourceIndex()
     index.add_bundle(draft_orders)
     for value in prefetch.values():
@@ -518,6 +528,7 @@ def translate(draft_orders, gathered, prefetch, patient_id):
             number += 1
             rtype = resource.get("resourceType")
             if not _subject_matches(resource, patient_id):
+                translation.other_patient += 1
                 continue
             if rtype in ("MedicationRequest", "MedicationStatement"):
                 status = resource.get("status") if isinstance(resource.get("status"), str) else None
