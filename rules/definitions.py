@@ -26,7 +26,7 @@ if typing.TYPE_CHECKING:
 
 LDN_MIN_DAILY_MG = 1.5  # the LDN range is 1.5-4.5 mg daily; the titration starts at 1.5 mg
 LDN_MAX_DAILY_MG = 4.5
-LDN_REVIEW_MAX_DAILY_MG = 5.0  # reviews describe LDN as 1-5 mg a day (Toljan and Vrooman 2018)
+LDN_REVIEW_MAX_DAILY_MG = 5.0  # a review describes LDN as 1-5 mg a day (Toljan and Vrooman 2018)
 STANDARD_INDUCTION_MG = 25.0  # naltrexone tablets: an initial 25 mg dose
 STANDARD_DAILY_MG = 50.0  # then 50 mg once daily
 STANDARD_INTERMITTENT_DOSES_MG = (50.0, 100.0, 150.0)  # the label's alternative schedules use these doses
@@ -158,7 +158,7 @@ def catalogue() -> list[Definition]:
             "low-dose use",
             f"Oral naltrexone that is compounded or LDN-labelled, or a commercial product taken at no more than "
             f"{LDN_MAX_DAILY_MG:g} mg a day. The guidance summary's range is {LDN_MIN_DAILY_MG:g}-"
-            f"{LDN_MAX_DAILY_MG:g} mg daily at bedtime; reviews describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg.",
+            f"{LDN_MAX_DAILY_MG:g} mg daily at bedtime; a review (Toljan 2018) describes 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg.",
             (refs.LDN_GUIDANCE, refs.TOLJAN_2018),
         ),
         Definition(

@@ -44,7 +44,7 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
     if patient["naltrexone_er_injection"]:
         rationale = (
             f"{join_names(described, 10)} all contain naltrexone. The extended-release injection blocks opioids for "
-            "about 28 days after it is given, so another naltrexone adds nothing to the blockade."
+            "about 28 days after it is given, so another naltrexone is unlikely to add to the blockade."
         )
         recommendation = (
             "Confirm whether the injection is being discontinued. If the other product is to replace it, note that "
@@ -52,7 +52,13 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
         )
     else:
         rationale = f"{join_names(described, 10)} all contain naltrexone: taking them together duplicates the dose."
-        recommendation = "Keep one naltrexone product: stop the superseded order, or confirm that both are intended."
+        combination = [i for i in ids if any(x in _PURPOSES for x in context.medications[i].ingredients)]
+        recommendation = (
+            "A combination product already contains naltrexone: confirm with both prescribers whether the other "
+            "naltrexone is needed."
+            if combination
+            else "Keep one naltrexone product: stop the superseded order, or confirm that both are intended."
+        )
     return Explanation(
         summary=summary_with_names("More than one naltrexone product: {names}.", names),
         rationale=rationale,
@@ -81,7 +87,7 @@ RULE_HIGH = Rule(
     severity="moderate",
     summary="Another naltrexone product alongside extended-release naltrexone injection.",
     guideline="Vivitrol blocks the effects of exogenous opioids for approximately 28 days after administration",
-    guideline_source="LDN guidance summary; Vivitrol prescribing information",
+    guideline_source="Vivitrol prescribing information (5.1)",
     when="two or more naltrexone-containing products are current or proposed and one is the extended-release injection",
     then="a moderate alert naming them all",
     clauses=(Clause("two_or_more_with_injection", lambda: (several_naltrexone_products(True),)),),

@@ -73,13 +73,13 @@ def course_lengths(findings: Findings, context: RuleContext, _ids: Iterable[str]
 
 
 EVIDENCE = (
-    "We found no trial or review that supports these figures: the trials we read assessed LDN after 8-12 weeks. "
+    "We found no trial or review that supports the 6-month figure. "
     "The evidence for LDN is small: pilot trials and small randomised trials with mostly self-reported outcomes, "
     "and reviews that call for further study."
 )
 _GUIDANCE_COURSE = (
-    "The guidance summary suggests that benefits may take 2-3 months to become noticeable and that treatment "
-    "continue for at least 6 months to evaluate it. "
+    "The guidance summary suggests that benefits may take 2-3 months to become noticeable (the trials we read "
+    "assessed benefit at 8-12 weeks) and that treatment continue for at least 6 months to evaluate it. "
 )
 
 _STOPPED_TEXT = dict(
@@ -100,7 +100,7 @@ DOSE_ABOVE = Rule(
     summary="Low-dose naltrexone above 5 mg a day, beyond both the guidance summary and the reviews.",
     guideline="a dose of 1.5-4.5 mg daily",
     when="low-dose naltrexone is current or proposed with a daily dose (the daily total) above 5 mg, the top of the "
-    "range reviews describe",
+    "range a review (Toljan 2018) describes",
     then="a moderate alert with the daily total",
     clauses=(
         Clause(
@@ -112,7 +112,7 @@ DOSE_ABOVE = Rule(
         Text(
             summary="Low-dose naltrexone above {LDN_REVIEW_MAX_DAILY_MG:g} mg a day: {names}.",
             rationale="{details}. The guidance summary's LDN range is {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
-            "daily and reviews describe 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg; the daily total counts (a dose taken twice "
+            "daily and a review (Toljan 2018) describes 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg; the daily total counts (a dose taken twice "
             "a day counts twice), and this is above both.",
             recommendation="Check the intended dose and frequency: the guidance summary's target is "
             "{LDN_MAX_DAILY_MG:g} mg once daily at bedtime. If standard-dose naltrexone was meant (50 mg daily; "
@@ -128,7 +128,7 @@ DOSE_SLIGHTLY_ABOVE = Rule(
     id="LDN-DOS-004",
     code="dose-range",
     severity="low",
-    summary="Low-dose naltrexone above the guidance summary's 4.5 mg a day, within the 1-5 mg reviews describe.",
+    summary="Low-dose naltrexone above the guidance summary's 4.5 mg a day, within the 1-5 mg a review describes.",
     guideline="a dose of 1.5-4.5 mg daily",
     when="low-dose naltrexone is current or proposed with a daily dose above 4.5 mg and at most 5 mg",
     then="a low alert with the daily total",
@@ -145,7 +145,7 @@ DOSE_SLIGHTLY_ABOVE = Rule(
         Text(
             summary="Low-dose naltrexone above {LDN_MAX_DAILY_MG:g} mg a day: {names}.",
             rationale="{details}. This is above the guidance summary's {LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg "
-            "daily, though within the 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg that reviews describe.",
+            "daily, though within the 1-{LDN_REVIEW_MAX_DAILY_MG:g} mg that a review (Toljan 2018) describes.",
             recommendation="Confirm the dose is intended; the guidance summary's target is {LDN_MAX_DAILY_MG:g} mg once "
             "daily at bedtime.",
         ),
@@ -217,14 +217,15 @@ TITRATION = Rule(
             ),
         ),
     ),
-    references=(LDN_GUIDANCE, YOUNGER_MACKEY_2009, SMITH_2007),
+    references=(LDN_GUIDANCE, YOUNGER_MACKEY_2009, CREE_2010, SMITH_2007),
     explain=explain_with(
         Text(
             summary="New low-dose naltrexone start above {LDN_MIN_DAILY_MG:g} mg a day: {names}.",
             rationale="{details}. The guidance summary suggests starting at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 "
             "weeks, then 3 mg for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target, and says side effects such as "
             "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. The trials we "
-            "read started at 4.5 mg and reported mostly minor, transient side effects.",
+            "read (Younger and Mackey 2009; Cree 2010) gave 4.5 mg from the first dose and reported mostly minor, "
+            "transient side effects; we found no trial of this titration schedule.",
             recommendation="Consider the guidance summary's titration ({LDN_MIN_DAILY_MG:g} mg at bedtime, then 3 mg, "
             "then {LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated); starting higher is the prescriber's choice.",
         ),
@@ -262,7 +263,7 @@ TRIAL_BEFORE_BENEFIT = Rule(
     id="LDN-TRL-001",
     code="ldn-trial-duration",
     severity="info",
-    summary="Low-dose naltrexone stopped before the 2-3 months its benefits may take.",
+    summary="Low-dose naltrexone stopped before the 2-3 months the guidance summary suggests benefits may take.",
     guideline="benefits may take 2-3 months to become noticeable",
     when="a low-dose naltrexone course was stopped or completed after fewer than 90 days",
     then="an info alert (the course was shorter than the guidance summary suggests)",

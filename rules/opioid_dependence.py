@@ -57,7 +57,10 @@ def _evidence(findings, context):
     evidence = []
     maintenance = ids_of(findings, "maintenance")
     if maintenance:
-        evidence.append("OUD maintenance therapy: " + join_names(names_of(context, maintenance), 10))
+        evidence.append(
+            join_names(names_of(context, maintenance), 10) + " (an opioid used for OUD maintenance; the "
+            "label contraindicates naltrexone with it, for OUD or for pain)"
+        )
     if patient["dependence_diagnosis"]:
         evidence.append("diagnosis: " + join_names(patient["dependence_diagnoses"], 10))
     if patient["use_disorder_diagnosis"]:
@@ -84,8 +87,13 @@ def explain_dependence(findings: Findings, context: RuleContext) -> Explanation:
             "Recorded: " + "; ".join(evidence) + ". The naltrexone label contraindicates it in patients currently "
             "dependent on opioids, including those maintained on methadone or buprenorphine, and in patients "
             "receiving opioid analgesics; in a dependent patient it can precipitate withdrawal that may be severe "
-            "enough to require hospitalization. A diagnosis code records a use disorder or dependence as coded; it "
-            "does not by itself say whether the patient is physically dependent now."
+            "enough to require hospitalization (Vivitrol label)."
+            + (
+                " An F11 diagnosis code records a use disorder or dependence as coded; it does not by itself say "
+                "whether the patient is physically dependent now."
+                if context.patient["dependence_diagnosis"]
+                else ""
+            )
         ),
         recommendation=(
             "Establish whether the patient is physically dependent on opioids now, and do not start or continue "

@@ -63,7 +63,12 @@ def explain_signal(findings: Findings, context: RuleContext) -> Explanation:
         else ""
     )
     return Explanation(
-        summary=summary_with_names("{names} suggests opioid use or withdrawal in a patient on naltrexone.", names),
+        summary=summary_with_names(
+            "{names} suggests "
+            + ("opioid use or withdrawal" if withdrawal else "opioid use")
+            + " in a patient on naltrexone.",
+            names,
+        ),
         rationale=(
             "; ".join(_purpose(med) for med in meds) + f". It is not an opioid, but it {implied}.{interaction} "
             "Naltrexone blocks opioids and can precipitate withdrawal in a patient physically dependent on them."
@@ -94,9 +99,9 @@ def explain_samidorphan(findings: Findings, context: RuleContext) -> Explanation
             "Two opioid antagonists: naltrexone with samidorphan ({names}).", names_of(context, ids)
         ),
         rationale=(
-            "Samidorphan, in olanzapine/samidorphan, is an opioid antagonist like naltrexone, so taking both "
-            "duplicates the opioid blockade. Lybalvi is contraindicated in patients using opioids or in acute "
-            "opioid withdrawal."
+            "Samidorphan, in olanzapine/samidorphan, is an opioid antagonist like naltrexone: both block opioid "
+            "receptors, and no source we found addresses taking them together. Lybalvi is contraindicated in "
+            "patients using opioids or in acute opioid withdrawal."
         ),
         recommendation="Confirm with both prescribers that both are intended; no source addresses this combination.",
         medications=tuple(context.patient["naltrexone_ids"] + ids),

@@ -55,16 +55,25 @@ def _explain(findings: Findings, context: RuleContext) -> Explanation:
             "precipitate withdrawal, which the Vivitrol label says may be severe enough to require "
             "hospitalization. The naltrexone label "
             f"recommends a minimum of {d.OPIOID_FREE_MIN_DAYS} to {d.OPIOID_FREE_DAYS} opioid-free days for "
-            "patients previously dependent on short-acting opioids (tramadol included); this service applies it "
+            "patients previously dependent on short-acting opioids (and counts tramadol as an opioid); this service "
+            "applies it "
             f"to any recent opioid use, because an order list cannot show physical dependence and an order's end date "
             f"only stands in for the last dose, and uses {d.OPIOID_FREE_DAYS}. The Vivitrol label warns that after "
             "buprenorphine or methadone withdrawal can be precipitated for as long as two weeks; this service uses "
-            f"{d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days after any buprenorphine or methadone product."
+            f"{d.OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days after any buprenorphine or methadone product (the label "
+            "speaks of patients transitioning from buprenorphine or methadone treatment: a conservative reading)."
         ),
         recommendation=(
-            f"Start only after at least {window} opioid-free days, and confirm the opioid-free state before the "
-            "first dose (history and urine drug screen; the label's naloxone challenge when in doubt). A positive "
-            "urine opioid screen is itself a contraindication."
+            (
+                f"The label's {d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} day minimum is met at its lower end; this "
+                f"service prefers {d.OPIOID_FREE_DAYS} days. Confirm the opioid-free state before the first dose, "
+                f"or delay to day {d.OPIOID_FREE_DAYS} if physical dependence is possible"
+                if not patient["last_opioid_maintenance"] and days >= d.OPIOID_FREE_MIN_DAYS
+                else f"Start only after at least {window} opioid-free days, and confirm the opioid-free state before "
+                "the first dose"
+            )
+            + " (history and urine drug screen; the label's naloxone challenge when in doubt). A positive urine "
+            "opioid screen is itself a contraindication."
         ),
         medications=tuple(patient["naltrexone_start_ids"]),
     )

@@ -31,7 +31,7 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
             "depression may be deeper and more prolonged (the label's statement for fully blocking doses; not "
             "studied for low-dose naltrexone). A scoping review found no study or guideline on naltrexone for "
             "chronic pain around surgery; the guideline documents it found recommend stopping naltrexone before "
-            "surgery, irrespective of dose, without a systematic review behind them, and other sources disagree on "
+            "surgery, irrespective of dose, without a systematic review behind them, and the secondary sources we found disagree on "
             "how long before."
         ),
         recommendation=(

@@ -13,7 +13,8 @@ LDN_GUIDANCE = Reference(
     citation=(
         "The service's clinical source: 1.5-4.5 mg daily at bedtime; 1.5 -> 3 -> 4.5 mg in 1-2 week steps; 2-3 "
         "months to benefit and at least 6 months to evaluate; compounded LDN, since 50 mg tablets cannot be "
-        "divided accurately; naltrexone blocks opioid effects and can precipitate withdrawal. The titration and "
+        "divided accurately; naltrexone blocks opioid effects and could precipitate withdrawal in opioid-dependent "
+        "individuals. The titration and "
         "the 2-3 and 6 month figures are the summary's protocol: no trial or review we could read states them "
         "(the trials we read ran 8-12 weeks). The summary attributes its guidance to 'a study in Ophthalmology "
         "(2017)', which we cite only as the summary cites it."
@@ -99,7 +100,7 @@ NALTREXONE_LABEL = Reference(
         "opioids (including those maintained on methadone or buprenorphine), in acute opioid withdrawal, or who "
         "failed the naloxone challenge or have a positive urine opioid screen. Dosage and administration: 'an "
         "opioid-free interval of a minimum of 7 to 10 days is recommended for patients previously dependent on "
-        "short-acting opioids' (tramadol included). Patients should be told of the serious consequences of "
+        "short-acting opioids', and patients should be opioid-free including tramadol. Patients should be told of the serious consequences of "
         "trying to overcome the opiate blockade. Dosing of 25 mg initially, then 50 mg daily, or 50 mg on weekdays with "
         "100 mg on Saturday, 100 mg every other day or 150 mg every third day (the regimens as Drugs.com "
         "summarises the label; the label text itself was not retrievable). Precautions: patients 'may not "
@@ -146,7 +147,8 @@ PERIPHERAL_ANTAGONIST_LABELS = Reference(
 LYBALVI_LABEL = Reference(
     id="lybalvi-label",
     title="Lybalvi (olanzapine and samidorphan), prescribing information",
-    citation="Contraindications: patients who are using opioids or are undergoing acute opioid withdrawal.",
+    citation="A combination of olanzapine, an atypical antipsychotic, and samidorphan, an opioid antagonist. "
+    "Contraindications: patients who are using opioids or are undergoing acute opioid withdrawal.",
 )
 
 PERIOPERATIVE_NALTREXONE_REVIEW = Reference(

@@ -40,7 +40,7 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
     return medication_explanation(
         context,
         ids,
-        "Commercial naltrexone tablet divided for a low dose: {names}.",
+        "Commercial naltrexone tablet divided for a dose: {names}.",
         details + ". The guidance summary says commercial 50 mg tablets cannot be divided accurately into low "
         "doses (the guidance summary's statement; no label or trial says so). The problem is measurement, not the "
         "drug: naltrexone hydrochloride dissolves in water, but a dose cut from a tablet or measured from a "
@@ -55,11 +55,11 @@ RULE = Rule(
     id="LDN-SPL-001",
     code="tablet-splitting",
     severity="moderate",
-    summary="A commercial naltrexone tablet divided for a dose it cannot deliver accurately.",
+    summary="A commercial naltrexone tablet divided, which the guidance summary says cannot be done accurately.",
     guideline="commercial naltrexone tablets (50 mg) cannot be accurately divided into the required low doses",
     when="a commercial (not compounded) naltrexone tablet is current or proposed and its dose is not whole tablets or "
     "a half along the score, or the instructions cut it into pieces, quarter, dissolve or crush it",
-    then="a moderate alert recommending compounded LDN from a reputable pharmacy",
+    then="a moderate alert: compounded LDN if low-dose naltrexone is intended, otherwise confirm the regimen",
     clauses=(
         Clause(
             "fraction_off_the_score", lambda: (c.tablet << (commercial_tablet_in_use() & is_set(m.off_score_fraction)),)

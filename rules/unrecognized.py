@@ -115,7 +115,10 @@ def explain_unrecognized(findings: Findings, context: RuleContext) -> Explanatio
         summary=summary_with_names("Not recognized, so not checked: {names}.", names),
         rationale=(
             "These medications matched no name or code the service knows, or only in part, so no rule could check "
-            "them in full; an unrecognized opioid would be missed." + partial_text + hint_text
+            "them in full. With no naltrexone current, no rule applies to them yet, but a line like this could itself "
+            "be a naltrexone product the service did not recognize, or an opioid if naltrexone is added later."
+            + partial_text
+            + hint_text
         ),
         recommendation=(
             "Review them by hand, or send them with an RxNorm or NDC code or the generic name as written on the label."
@@ -154,7 +157,8 @@ PARTIAL = Rule(
     guideline="patients should discuss this treatment with their healthcare provider, especially if they take opioid "
     "medications",
     when="a naltrexone product is current or proposed, and a current medication has words the service could not "
-    "read (none of which could be an opioid), an ambiguity whose readings differ for the rules, or matches "
+    "read (none resembles a known opioid name, though an unknown word could still be an unlisted product), an "
+    "ambiguity whose readings differ for the rules, or matches "
     "nothing the service knows",
     then="a moderate alert naming the words that were not understood",
     clauses=(
