@@ -1,8 +1,13 @@
 """Structured JSON logs: one line per request, with a request id and no patient data."""
 
+import atexit
 import json
 import logging
+import logging.handlers
+import os
+import queue
 import sys
+import threading
 import time
 import uuid
 
@@ -47,10 +52,58 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class BackgroundHandler(logging.handlers.QueueHandler):
+    """Format a record on the thread that logs it (the request context is there), write it from a listener thread:
+    the request thread never waits on the stderr pipe. One listener per process, started on the first record, so
+    workers forked from a preloaded master each get their own (a thread does not survive fork)."""
+
+    def __init__(self, stream):
+        super().__init__(queue.Queue())
+        self.setFormatter(JsonFormatter())
+        self._writer = logging.StreamHandler(stream)
+        self._writer.setFormatter(logging.Formatter("%(message)s"))
+        self._pid = None
+        self._lock = threading.Lock()
+        self._listener = None
+
+    def emit(self, record):
+        if self._pid != os.getpid():
+            self._start()
+        super().emit(record)
+
+    def _start(self):
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self.queue = queue.Queue()  # a queue inherited across fork may hold the parent's lines
+            self._listener = logging.handlers.QueueListener(self.queue, self._writer)
+            self._listener.start()
+            self._pid = os.getpid()
+            atexit.register(self.flush_and_stop)
+
+    def flush(self):
+        """Wait until every queued line is written (logging.shutdown and tests call this)."""
+        if self._listener is not None and self._pid == os.getpid():
+            self.queue.join()
+        self._writer.flush()
+
+    def flush_and_stop(self):
+        """Write what is queued and stop the listener (at exit, and in tests that read the stream)."""
+        with self._lock:
+            if self._listener is not None and self._pid == os.getpid():
+                self._listener.stop()
+                self._listener = None
+                self._pid = None
+
+
+_HANDLERS: dict[int, BackgroundHandler] = {}  # one per stream, so apps made again reuse its listener
+
+
 def configure_logging(level):
-    """Send the service's logs to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    """Send the service's logs to stderr as JSON lines, written off the request thread."""
+    handler = _HANDLERS.get(id(sys.stderr))
+    if handler is None:
+        handler = _HANDLERS[id(sys.stderr)] = BackgroundHandler(sys.stderr)
     for name in ("service", "rules"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

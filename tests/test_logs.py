@@ -1,6 +1,7 @@
 """The JSON request log: one line per request, request id echoed, knowledge versions, and no patient data."""
 
 import json
+import logging
 import re
 
 import pytest
@@ -19,6 +20,13 @@ BODY = {
 }
 
 
+def read(capsys):
+    """What the app wrote to stderr so far: its log lines are written off the request thread, so wait for them."""
+    for handler in logging.getLogger("service").handlers:
+        handler.flush()
+    return capsys.readouterr()
+
+
 def log_lines(text):
     """The JSON objects among captured stderr lines."""
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -28,7 +36,7 @@ def logged_client(capsys):
     """A client of an app made inside the test, so its JSON log handler writes to the test's captured stderr."""
     # pytest swaps sys.stderr between fixture set-up and the test call: a handler made in a fixture writes elsewhere.
     app = create_app({"TESTING": True})
-    capsys.readouterr()  # drop the start-up lines
+    read(capsys)  # drop the start-up lines
     return app.test_client()
 
 
@@ -43,7 +51,7 @@ def test_check_log_line_has_request_id_versions_and_codes_but_no_names_or_body(c
     assert response.status_code == 200
     answer = response.get_json()
     assert response.headers["X-Request-ID"] == "req-42.a_b:c"
-    text = capsys.readouterr().err
+    text = read(capsys).err
 
     (entry,) = requests_in(text)
     assert entry["request_id"] == "req-42.a_b:c"
@@ -67,7 +75,7 @@ def test_invalid_request_log_has_no_submitted_values(capsys):
     body = {"medications": [{"id": "m1", "name": "Zorblaxin 12 mg", "dose_mg": "lots"}], "nonsense": "Jane Doe"}
     response = client.post("/v1/check", json=body)
     assert response.status_code == 422
-    text = capsys.readouterr().err
+    text = read(capsys).err
     (entry,) = requests_in(text)
     assert entry["status"] == 422
     assert entry["request_id"] == response.headers["X-Request-ID"]
@@ -81,7 +89,7 @@ def test_unsafe_request_ids_are_replaced_and_the_replacement_is_logged(capsys, s
     response = client.get("/v1/rules", headers={"X-Request-ID": sent})
     echoed = response.headers["X-Request-ID"]
     assert echoed and echoed != sent
-    (entry,) = requests_in(capsys.readouterr().err)
+    (entry,) = requests_in(read(capsys).err)
     assert entry["request_id"] == echoed
 
 
@@ -89,7 +97,7 @@ def test_probes_and_scrapes_stay_out_of_the_info_log(capsys):
     client = logged_client(capsys)
     for path in ("/healthz", "/readyz", "/metrics"):
         assert client.get(path).status_code == 200
-    assert requests_in(capsys.readouterr().err) == []
+    assert requests_in(read(capsys).err) == []
 
 
 def test_the_readmes_samples_show_the_vocabulary_that_ships():
