@@ -32,7 +32,9 @@ class RuleContext:
     patient: dict[str, Any]  # the patient fact (rules.facts.patient_fact)
     medications: dict[str, NormalisedMedication]  # by the caller's id
     as_of: datetime.date
-    spellings: dict[str, list[str]]  # medication id -> close names by spelling (explanation only, never a decision)
+    spellings: dict[
+        str, tuple[str, ...]
+    ]  # medication id -> close names by spelling (explanation only, never a decision)
 
 
 @dataclass
@@ -145,7 +147,7 @@ class Checker:
             ],
         )
 
-    def _spellings(self, medications: Iterable[NormalisedMedication]) -> dict[str, list[str]]:
+    def _spellings(self, medications: Iterable[NormalisedMedication]) -> dict[str, tuple[str, ...]]:
         """Close spellings for the first MAX_SPELLED unrecognized names (bounded work per request)."""
         unknown = [m for m in medications if not m.recognized and m.name][:MAX_SPELLED]
         found = {m.id: close_spellings(self.vocabulary, m.name) for m in unknown}

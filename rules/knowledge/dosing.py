@@ -297,6 +297,7 @@ def parse_sig_dose(text: str | None, strength_mg: float | None = None) -> SigDos
     return SigDose(split_words=split_words)
 
 
+@lru_cache(maxsize=4096)
 def drops_per_ml(text: str | None) -> float | None:
     """Drops in one millilitre as the line states it ("1 mL = 20 drops"), or None when it does not."""
     text = fold(text or "")

@@ -486,8 +486,10 @@ def _names_with_prefix(vocabulary, prefix):
     return tuple(key for key in vocabulary.names if key.startswith(prefix) and " " not in key)
 
 
-def close_spellings(vocabulary: Vocabulary, text: str) -> list[str]:
-    """Close vocabulary names for the unknown words of a name. Suggestions only: they never decide an alert."""
+@lru_cache(maxsize=4096)
+def close_spellings(vocabulary: Vocabulary, text: str) -> tuple[str, ...]:
+    """Close vocabulary names for the unknown words of a name. Suggestions only: they never decide an alert.
+    Cached: difflib over the names sharing a prefix is the costliest step of reading an unknown line."""
     suggestions: list[str] = []
     for token in content_tokens(fold(text)):
         if len(token) < 4 or token == SEP or vocabulary.lookup_name(token):
@@ -495,4 +497,4 @@ def close_spellings(vocabulary: Vocabulary, text: str) -> list[str]:
         for match in difflib.get_close_matches(token, _names_with_prefix(vocabulary, token[:2]), n=2, cutoff=0.8):
             if match not in suggestions:
                 suggestions.append(match)
-    return suggestions[:_SUGGESTION_LIMIT]
+    return tuple(suggestions[:_SUGGESTION_LIMIT])
