@@ -3,7 +3,6 @@
 import atexit
 import json
 import logging
-import logging.handlers
 import os
 import queue
 import sys
@@ -52,48 +51,59 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-class BackgroundHandler(logging.handlers.QueueHandler):
-    """Format a record on the thread that logs it (the request context is there), write it from a listener thread:
-    the request thread never waits on the stderr pipe. One listener per process, started on the first record, so
-    workers forked from a preloaded master each get their own (a thread does not survive fork)."""
+class BackgroundHandler(logging.Handler):
+    """Format a record on the thread that logs it (the request context is there), write it from a writer thread:
+    the request thread never waits on the stderr pipe. One writer per process, started on the first record, so
+    workers forked from a preloaded master each get their own (a thread does not survive fork). SimpleQueue: a
+    put is one C call, without the lock and notify of queue.Queue."""
 
     def __init__(self, stream):
-        super().__init__(queue.Queue())
+        super().__init__()
         self.setFormatter(JsonFormatter())
-        self._writer = logging.StreamHandler(stream)
-        self._writer.setFormatter(logging.Formatter("%(message)s"))
+        self._stream = stream
+        self._queue = queue.SimpleQueue()
         self._pid = None
         self._lock = threading.Lock()
-        self._listener = None
 
     def emit(self, record):
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001  (logging must never break the request; the stdlib reports it)
+            self.handleError(record)
+            return
         if self._pid != os.getpid():
             self._start()
-        super().emit(record)
+        self._queue.put(line)
 
     def _start(self):
         with self._lock:
             if self._pid == os.getpid():
                 return
-            self.queue = queue.Queue()  # a queue inherited across fork may hold the parent's lines
-            self._listener = logging.handlers.QueueListener(self.queue, self._writer)
-            self._listener.start()
+            self._queue = queue.SimpleQueue()  # a queue inherited across fork may hold the parent's lines
+            threading.Thread(target=self._write, args=(self._queue,), name="log-writer", daemon=True).start()
             self._pid = os.getpid()
-            atexit.register(self.flush_and_stop)
+            atexit.register(self.flush)
+
+    def _write(self, lines):
+        while True:
+            line = lines.get()
+            try:
+                if isinstance(line, threading.Event):  # flush(): everything before it is written
+                    self._stream.flush()
+                else:
+                    self._stream.write(line + "\n")
+            except (OSError, ValueError):
+                pass  # a closed or broken stream: nothing useful to do from here, and the writer keeps going
+            finally:
+                if isinstance(line, threading.Event):
+                    line.set()
 
     def flush(self):
-        """Wait until every queued line is written (logging.shutdown and tests call this)."""
-        if self._listener is not None and self._pid == os.getpid():
-            self.queue.join()
-        self._writer.flush()
-
-    def flush_and_stop(self):
-        """Write what is queued and stop the listener (at exit, and in tests that read the stream)."""
-        with self._lock:
-            if self._listener is not None and self._pid == os.getpid():
-                self._listener.stop()
-                self._listener = None
-                self._pid = None
+        """Wait until every queued line is written (at exit, and in tests that read the stream)."""
+        if self._pid == os.getpid():
+            done = threading.Event()
+            self._queue.put(done)
+            done.wait(timeout=5)
 
 
 _HANDLERS: dict[int, BackgroundHandler] = {}  # one per stream, so apps made again reuse its listener
