@@ -166,7 +166,7 @@ def catalogue() -> list[Definition]:
             "A regimen of the naltrexone tablet label (for alcohol dependence and for blockade of the effects of "
             f"exogenously administered opioids): {STANDARD_INDUCTION_MG:g} mg (initial) or "
             f"{STANDARD_DAILY_MG:g} mg once daily (a 25 mg daily order is read as the label's initial dose, not "
-            "flagged; the label gives 25 mg once before 50 mg daily), or "
+            "flagged; as Drugs.com summarises the label, 25 mg is given once before 50 mg daily), or "
             f"{'/'.join(f'{d:g}' for d in STANDARD_INTERMITTENT_DOSES_MG)} mg on an intermittent schedule of at "
             f"most {STANDARD_WEEKLY_MAX_MG:g} mg a week, of a commercial (not compounded) product. The opioid "
             "rules apply to it; the LDN protocol rules do not.",
@@ -210,16 +210,17 @@ def catalogue() -> list[Definition]:
             "days for patients previously dependent on short-acting opioids; the service applies it to any recent "
             f"opioid use and uses {OPIOID_FREE_DAYS} days. After methadone or buprenorphine the Vivitrol label "
             "warns that withdrawal can be precipitated for as long as two weeks: the service uses "
-            f"{OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days for every buprenorphine product (a conservative reading). We "
-            "found no source that sets a longer interval for other long-acting opioids (fentanyl patches, "
-            "extended-release morphine or oxycodone): they get the 10 days.",
+            f"{OPIOID_FREE_DAYS_AFTER_MAINTENANCE} days for every buprenorphine product (a conservative reading). The "
+            "naltrexone label's 7-10 days is written for short-acting opioids; we found no naltrexone source that sets "
+            "a longer interval for other long-acting opioids (fentanyl patches, extended-release morphine or "
+            "oxycodone; the Lybalvi label, for samidorphan, asks 14 days after long-acting opioids): they get 10 days.",
             (refs.NALTREXONE_LABEL, refs.VIVITROL_LABEL),
         ),
         Definition(
             "LDN trial",
             f"The guidance summary suggests benefits may take 2-3 months ({BENEFIT_DAYS} days) and a course be "
-            f"judged after at least 6 months ({EVALUATION_DAYS} days). We found no trial or review that supports "
-            "these figures: the trials we read assessed LDN after 8-12 weeks.",
+            f"judged after at least 6 months ({EVALUATION_DAYS} days). The trials we read assessed LDN after 8-12 "
+            "weeks, which fits the 2-3 months; we found no trial or review that supports the 6 months.",
             (refs.LDN_GUIDANCE,),
         ),
     ]

@@ -97,7 +97,7 @@ DOSE_ABOVE = Rule(
     id="LDN-DOS-001",
     code="dose-range",
     severity="moderate",
-    summary="Low-dose naltrexone above 5 mg a day, beyond both the guidance summary and the reviews.",
+    summary="Low-dose naltrexone above 5 mg a day, beyond the guidance summary and the 1-5 mg of one review.",
     guideline="a dose of 1.5-4.5 mg daily",
     when="low-dose naltrexone is current or proposed with a daily dose (the daily total) above 5 mg, the top of the "
     "range a review (Toljan 2018) describes",
@@ -224,7 +224,7 @@ TITRATION = Rule(
             rationale="{details}. The guidance summary suggests starting at {LDN_MIN_DAILY_MG:g} mg daily for 1-2 "
             "weeks, then 3 mg for 1-2 weeks, before the {LDN_MAX_DAILY_MG:g} mg target, and says side effects such as "
             "vivid dreams, sleep disturbance or headache typically resolve within the first few weeks. The trials we "
-            "read (Younger and Mackey 2009; Cree 2010) gave 4.5 mg from the first dose and reported mostly minor, "
+            "read (Younger and Mackey 2009; Cree 2010) gave 4.5 mg and described no titration, and reported mostly minor, "
             "transient side effects; we found no trial of this titration schedule.",
             recommendation="Consider the guidance summary's titration ({LDN_MIN_DAILY_MG:g} mg at bedtime, then 3 mg, "
             "then {LDN_MAX_DAILY_MG:g} mg, every 1-2 weeks as tolerated); starting higher is the prescriber's choice.",
@@ -251,7 +251,7 @@ TIMING = Rule(
         Text(
             summary="Low-dose naltrexone not scheduled at bedtime: {names}.",
             rationale="The guidance summary gives the dose once daily at bedtime, as the trials gave it (nightly or "
-            "each evening; no trial compared dosing times); this order's schedule does not say bedtime, or gives more "
+            "each evening; we found no trial that compared dosing times); this order's schedule does not say bedtime, or gives more "
             "than one dose a day.",
             recommendation="Schedule once daily at bedtime, unless the prescriber chose another time deliberately.",
         ),
@@ -281,7 +281,7 @@ TRIAL_BEFORE_EVALUATION = Rule(
     summary="Low-dose naltrexone stopped before the 6 months the guidance summary suggests for evaluating it.",
     guideline="continue treatment for at least 6 months to properly evaluate effectiveness",
     when="a low-dose naltrexone course was stopped or completed after 90 to 181 days",
-    then="an info alert (shorter than the guidance summary suggests; no trial supports 6 months)",
+    then="an info alert (shorter than the guidance summary suggests; we found no trial that supports 6 months)",
     clauses=(Clause("stopped_before_evaluation", lambda: (c.ldn << ended_course(d.BENEFIT_DAYS, d.EVALUATION_DAYS),)),),
     references=TRIAL_EVIDENCE,
     explain=explain_with(
@@ -296,7 +296,7 @@ TRIAL_PLANNED_SHORT = Rule(
     summary="Low-dose naltrexone planned for less than the 6 months the guidance summary suggests.",
     guideline="continue treatment for at least 6 months to properly evaluate effectiveness",
     when="a current or proposed low-dose naltrexone has an end date less than 182 days after its start",
-    then="an info alert (shorter than the guidance summary suggests; no trial supports 6 months)",
+    then="an info alert (shorter than the guidance summary suggests; we found no trial that supports 6 months)",
     clauses=(
         Clause(
             "planned_under_evaluation_period",
@@ -336,7 +336,7 @@ REGIMEN_UNCLEAR = Rule(
             "guidance summary, usually compounded; the naltrexone tablet label's regimens (for alcohol dependence and "
             "for blockade of the effects of opioids) are "
             "{STANDARD_INDUCTION_MG:g} mg initially, then {STANDARD_DAILY_MG:g} mg once daily (or 100-150 mg on an "
-            "intermittent schedule, as Drugs.com summarises the label). This dose is neither, so neither set of "
+            "intermittent schedule; all as Drugs.com summarises the label). This dose is neither, so neither set of "
             "checks fits it.",
             recommendation="Confirm the intended regimen with the prescriber: for LDN, a compounded "
             "{LDN_MIN_DAILY_MG:g}-{LDN_MAX_DAILY_MG:g} mg dose at bedtime; for alcohol dependence or blockade of "

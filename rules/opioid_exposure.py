@@ -83,7 +83,7 @@ def explain_signal(findings: Findings, context: RuleContext) -> Explanation:
                 else ""
             )
             + (
-                " Lofexidine is given for up to 14 days after opioids stop: its course tells when they stopped."
+                " Lofexidine is given for up to 14 days after opioids stop: its start date suggests roughly when they stopped."
                 if withdrawal
                 else ""
             )
@@ -103,7 +103,7 @@ def explain_samidorphan(findings: Findings, context: RuleContext) -> Explanation
             "receptors, and no source we found addresses taking them together. Lybalvi is contraindicated in "
             "patients using opioids or in acute opioid withdrawal."
         ),
-        recommendation="Confirm with both prescribers that both are intended; no source addresses this combination.",
+        recommendation="Confirm with both prescribers that both are intended; no source we found addresses this combination.",
         medications=tuple(context.patient["naltrexone_ids"] + ids),
     )
 
@@ -112,7 +112,7 @@ SIGNAL = Rule(
     id="LDN-SIG-001",
     code="opioid-exposure-signal",
     severity="moderate",
-    summary="A medication given for opioid side effects or withdrawal, alongside naltrexone.",
+    summary="A medication that implies opioid use (constipation, bowel surgery, withdrawal), alongside naltrexone.",
     guideline="naltrexone blocks opioid effects and could precipitate withdrawal in opioid-dependent individuals",
     when="a naltrexone product is current or proposed and methylnaltrexone, naloxegol, naldemedine, alvimopan or "
     "lofexidine is current or proposed",

@@ -43,11 +43,11 @@ def _explain(findings: Findings, context: RuleContext) -> Explanation:
     start = f"the planned start on {patient['start_date']}" if planned else f"the start ({patient['start_date']})"
     return Explanation(
         summary=(
-            f"Naltrexone start {days} day(s) after the last opioid use; the labels advise "
+            f"Naltrexone start {days} day(s) after the last opioid use; "
             + (
-                "two weeks after methadone or buprenorphine."
+                "Vivitrol label: up to two weeks after methadone or buprenorphine."
                 if patient["last_opioid_maintenance"]
-                else f"{d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} opioid-free days."
+                else f"the label advises {d.OPIOID_FREE_MIN_DAYS}-{d.OPIOID_FREE_DAYS} opioid-free days."
             )
         ),
         rationale=(

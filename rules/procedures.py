@@ -28,8 +28,8 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
         rationale=(
             f"Planned: {join_names(patient['procedures'], 10)}. Naltrexone blocks opioid analgesics, so usual "
             "peri-procedural opioid doses may not work; in an emergency more opioid may be needed and respiratory "
-            "depression may be deeper and more prolonged (the label's statement for fully blocking doses; not "
-            "studied for low-dose naltrexone). A scoping review found no study or guideline on naltrexone for "
+            "depression may be deeper and more prolonged (the label's statement for fully blocking doses; we found no "
+            "study of it in low-dose naltrexone). A scoping review found no study or guideline on naltrexone for "
             "chronic pain around surgery; the guideline documents it found recommend stopping naltrexone before "
             "surgery, irrespective of dose, without a systematic review behind them, and the secondary sources we found disagree on "
             "how long before."
@@ -59,7 +59,7 @@ RULE = Rule(
     guideline="naltrexone blocks opioid effects",
     guideline_source="LDN guidance summary; naltrexone prescribing information",
     when="a naltrexone product is current or proposed and the patient has a procedure dated on or after as_of, or undated",
-    then="a moderate alert recommending an analgesia plan, and saying that no source sets a hold time for LDN",
+    then="a moderate alert recommending an analgesia plan, and saying that we found no source that sets a hold time for LDN",
     clauses=(
         Clause(
             "procedure_ahead",

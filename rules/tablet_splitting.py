@@ -42,7 +42,7 @@ def explain(findings: Findings, context: RuleContext) -> Explanation:
         ids,
         "Commercial naltrexone tablet divided for a dose: {names}.",
         details + ". The guidance summary says commercial 50 mg tablets cannot be divided accurately into low "
-        "doses (the guidance summary's statement; no label or trial says so). The problem is measurement, not the "
+        "doses (the guidance summary's statement; no label or trial we found says so). The problem is measurement, not the "
         "drug: naltrexone hydrochloride dissolves in water, but a dose cut from a tablet or measured from a "
         "solution made at home has no verified strength, label or tested stability.",
         "If low-dose naltrexone is intended, prescribe it compounded (capsules or liquid at the intended "
