@@ -168,7 +168,7 @@ def catalogue() -> list[Definition]:
             f"{STANDARD_DAILY_MG:g} mg once daily (a 25 mg daily order is read as the label's initial dose, not "
             "flagged; as Drugs.com summarises the label, 25 mg is given once before 50 mg daily), or "
             f"{'/'.join(f'{d:g}' for d in STANDARD_INTERMITTENT_DOSES_MG)} mg on an intermittent schedule of at "
-            f"most {STANDARD_WEEKLY_MAX_MG:g} mg a week, of a commercial (not compounded) product. The opioid "
+            f"most {STANDARD_WEEKLY_MAX_MG:g} mg a week (the service's bound over the label's schedules, each 50 mg a day on average), of a commercial (not compounded) product. The opioid "
             "rules apply to it; the LDN protocol rules do not.",
             (refs.NALTREXONE_LABEL,),
         ),

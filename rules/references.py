@@ -105,9 +105,9 @@ NALTREXONE_LABEL = Reference(
         "100 mg on Saturday, 100 mg every other day or 150 mg every third day (the regimens as Drugs.com "
         "summarises the label; the label text itself was not retrievable). Precautions: patients 'may not "
         "benefit from opioid containing medicines, such as cough and cold preparations, antidiarrheal "
-        "preparations, and opioid analgesics'; in an emergency in patients receiving fully blocking doses, the "
-        "opioid dose needed 'may be greater than usual, and the resulting respiratory depression may be deeper "
-        "and more prolonged'. Warnings: after the "
+        "preparations, and opioid analgesics'; for a patient receiving it, in an emergency the opioid dose "
+        "needed 'may be greater than usual, and the resulting respiratory depression may be deeper and more "
+        "prolonged'. A separate paragraph on pain management speaks of patients receiving fully blocking doses. Warnings: after the "
         "blockade wears off, patients may respond to lower opioid doses than before. Description: naltrexone "
         "hydrochloride is soluble in water to about 100 mg/mL."
     ),
@@ -118,7 +118,9 @@ VIVITROL_LABEL = Reference(
     id="vivitrol-label",
     title="Vivitrol (naltrexone for extended-release injectable suspension), prescribing information",
     citation=(
-        "1.2: prevention of relapse to opioid dependence, following opioid detoxification. 2.1: 380 mg "
+        "1.2: prevention of relapse to opioid dependence, following opioid detoxification. 4: contraindicated in "
+        "patients receiving opioid analgesics, with current physiologic opioid dependence or in acute opioid "
+        "withdrawal. 2.1: 380 mg "
         "intramuscularly every 4 weeks or once a month; opioid-free for a minimum of 7-10 days before starting, "
         "to avoid precipitated withdrawal 'that may be severe enough to require hospitalization'. 5.1: blocks the effects of opioids for approximately 28 days after administration. "
         "2.3/5.3: patients transitioning from buprenorphine or methadone 'may be vulnerable to precipitation of "
