@@ -39,10 +39,11 @@ check-tests: dev-deps
 	$(BIN)/python -m pytest
 
 # Rebuild rules/knowledge/data/vocabulary.json from the sources committed in scripts/vocabulary/sources/
-# (reference CSVs, FDA UNII names; see its README.md) and scripts/vocabulary/curated.yaml. Needs only PyYAML
+# (reference CSVs, FDA UNII names; see its README.md) and scripts/vocabulary/curated.yaml; RXNORM=DIR adds an
+# unpacked RxNorm monthly release, REPORT=FILE moves the change report (default build/vocabulary-report.md). Needs only PyYAML
 # (in requirements-dev.txt) and no network; the result is byte-identical to the committed file unless an input changed.
 vocabulary: dev-deps
-	$(BIN)/python scripts/build_vocabulary.py
+	$(BIN)/python scripts/build_vocabulary.py $(if $(RXNORM),--rxnorm $(RXNORM)) $(if $(REPORT),--report $(REPORT))
 
 # Benchmark (issue 6): the app vs a bare-Flask ceiling under gunicorn.conf.py, driven by wrk; writes bench/results/.
 # Options: make bench BENCH_ARGS="--rounds 2 --seconds 5 --soak 0"

@@ -2,16 +2,22 @@
 
 Run from the repository root (build-time only; the service never reads these sources); needs only PyYAML:
 
-    make vocabulary
-    python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--output PATH]
+    make vocabulary [RXNORM=DIR] [REPORT=FILE]
+    python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--rxnorm DIR] [--report FILE] [--output PATH]
 
 Every input is in the repository: the reference CSVs and UNII_Names.txt.gz in scripts/vocabulary/sources/
 (provenance and licences in its README.md) and scripts/vocabulary/curated.yaml. The output depends on nothing
 else (no dates, no hash-order), so a rebuild reproduces the committed file byte for byte
 (tests/test_vocabulary_build.py checks it).
 
-Precedence when two sources name the same thing differently: curated.yaml, then the RxNorm/CDC reference
-lists, then UNII official names, brand names and common names (in that order).
+Precedence when two sources name the same thing differently: curated.yaml, then an RxNorm release given with
+--rxnorm, then the RxNorm/CDC reference lists, then UNII official names, brand names and common names.
+
+With --rxnorm DIR (an unpacked RxNorm monthly release, full or Current Prescribable Content), every current
+product (SCD, SBD, GPCK, BPCK) with an ingredient in curated.yaml's classes is added with its display, brands,
+ingredient names and NDCs; a product with an ingredient the vocabulary has never seen is left out and the
+ingredient listed for review (never classified automatically). Every build writes a change report against the
+vocabulary it replaces (--report, default build/vocabulary-report.md).
 """
 
 import argparse
@@ -31,13 +37,18 @@ sys.path.insert(0, str(ROOT))
 
 from rules.knowledge.text import content_tokens, name_key, phrase_key  # noqa: E402  (the one normal form, shared with the runtime)
 
+sys.path.insert(0, str(ROOT / "scripts"))  # the release reader and the report, beside this script
+import rxnorm_release  # noqa: E402
+import vocabulary_report  # noqa: E402
+
 CURATED = ROOT / "scripts" / "vocabulary" / "curated.yaml"
 SOURCES = ROOT / "scripts" / "vocabulary" / "sources"
 UNII_FILE = "UNII_Names.txt.gz"
 OUTPUT = ROOT / "rules" / "knowledge" / "data" / "vocabulary.json"
+REPORT = ROOT / "build" / "vocabulary-report.md"
 
 # Precedence levels: a higher level replaces a lower one; equal levels merge only for brand components.
-UNII_COMMON, UNII_BRAND, UNII_COMPONENTS, UNII_OFFICIAL, REFERENCE, CURATED_LEVEL = 1, 2, 2.5, 3, 4, 5
+UNII_COMMON, UNII_BRAND, UNII_COMPONENTS, UNII_OFFICIAL, REFERENCE, RELEASE, CURATED_LEVEL = 1, 2, 2.5, 3, 4, 4.5, 5
 
 _BRACKET_TAG = re.compile(r"\s*\[[^\]]*\]\s*$")
 _SIMPLE_NAME = re.compile(r"^[A-Z][A-Z0-9 .,'/&+\-]*$")
@@ -251,6 +262,75 @@ def load_cdc_ndc(vocab, reference):
     return count
 
 
+def release_flags(ingredients, display, classes):
+    """Product facts from an RxNorm product's ingredients and dose form (the words of its normalised name)."""
+    text = display.lower()
+    flags = set()
+    if "buprenorphine" in ingredients:
+        # [FDA-bup]: with naloxone, sublingual, the implant and the monthly/weekly depots are OUD products;
+        # patches, buccal film and the 0.3 mg/mL injection are for pain.
+        oud = "naloxone" in ingredients or any(w in text for w in ("sublingual", "implant", "extended-release inj"))
+        flags.add("oud" if oud else "pain")
+    if "naltrexone" in ingredients:
+        if "inject" in text:
+            flags.add("er_injection")
+        elif any("opioid_agonist" in classes.get(i, ()) for i in ingredients):
+            flags.add("sequestered")  # an opioid with naltrexone in the beads (Embeda) [FDA-Embeda]
+    return flags
+
+
+def load_release(vocab, release, known):
+    """Products of an RxNorm release whose ingredients the vocabulary classifies; returns what it found."""
+    classified = {i for i, c in vocab.classes.items() if c}
+    found = {"products": 0, "ndcs": 0, "brands": set(), "new_ingredients": defaultdict(set), "retired": []}
+    brands = defaultdict(list)
+    for rxcui in release.products():
+        below = release.below(rxcui)
+        ingredient_codes = sorted((c for c in below if release.tty[c] == "IN"), key=lambda c: (len(c), c))
+        ingredients, new = set(), []
+        for code in ingredient_codes:
+            name = release.name(code, "IN")
+            ingredient = vocab.ingredient_rxcui.get(code) or vocab.ingredient(name)
+            ingredients.add(ingredient)
+            if ingredient not in known and ingredient not in vocab.classes:
+                new.append((ingredient, code, name))
+        display = release.name(rxcui, *rxnorm_release.DISPLAY_ORDER)
+        for ingredient, code, name in new:
+            found["new_ingredients"][(ingredient, code, name)].add(display)
+        if new or not ingredients & classified:
+            continue  # an unreviewed ingredient is never classified; unclassified products are ordinary
+        ingredients = sorted(ingredients)
+        flags = release_flags(ingredients, release.name(rxcui, "SCD", "SBD", "GPCK", "BPCK"), vocab.classes)
+        record = {"i": ingredients, "d": display}
+        if flags:
+            record["f"] = sorted(flags)
+        current = vocab.rxcui.get(rxcui)
+        if not current or current["i"] != ingredients:  # same composition: the reviewed record (and flags) stays
+            vocab.rxcui[rxcui] = record
+        found["products"] += 1
+        for ndc in sorted(release.ndcs.get(rxcui, ())):
+            vocab.ndc[ndc.zfill(11)] = vocab.rxcui[rxcui]
+            found["ndcs"] += 1
+        for other in below:
+            if release.tty[other] == "BN":
+                brands[other].append((ingredients, flags))
+            elif release.tty[other] in ("IN", "PIN"):  # a precise ingredient (a salt) names its ingredient
+                parts = {
+                    vocab.ingredient_rxcui.get(c) or vocab.ingredient(release.name(c, "IN"))
+                    for c in (release.below(other) if release.tty[other] == "PIN" else {other})
+                }
+                for name in release.strings[other].get(release.tty[other], []) + release.strings[other].get("SY", []):
+                    vocab.add_name(name, parts, RELEASE)
+    for code, rows in sorted(brands.items()):
+        ingredients = set().union(*(set(i) for i, _ in rows))
+        flags = set.intersection(*(set(f) for _, f in rows))  # as for the reference lists: every product agrees
+        for name in release.strings[code].get("BN", []) + release.strings[code].get("SY", []):
+            vocab.add_name(name, ingredients, RELEASE, flags)
+            found["brands"].add(name)
+    found["retired"] = sorted(c for c in release.retired if c in vocab.rxcui)
+    return found
+
+
 def load_conditions(reference, curated):
     """OUD diagnoses by code (CDC opioid-misuse-disorders) and long-term opioid therapy, plus names."""
     icd, snomed, names = {}, {}, {}
@@ -286,13 +366,56 @@ def check_opioid_coverage(vocab):
         raise SystemExit(f"{len(missing)} reference products resolve to no known ingredient class: {missing[:10]}")
 
 
-def build(reference, unii_path):
-    """Assemble the runtime vocabulary as a plain dict."""
+def digest_of(*paths):
+    """A short content hash of source files: their version when the file carries none."""
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(Path(path).read_bytes())
+    return sha.hexdigest()[:12]
+
+
+REFERENCE_FILES = (
+    "opioids_rxnorm.csv",
+    "oud_treatment_rxnorm.csv",
+    "opioid_antagonists_rxnorm.csv",
+    "naltrexone_products.csv",
+    "omtk_opioid_drug_ingredients.csv",
+    "cdc_mme_ndc_opioids_2018.csv",
+    "oud_conditions.csv",
+)
+
+
+def build(reference, unii_path, release=None):
+    """Assemble the runtime vocabulary as a plain dict; with a release, also what the release added."""
     curated = yaml.safe_load(CURATED.read_text(encoding="utf-8"))
     vocab = Vocabulary(curated)
     counts = {"unii_rows": load_unii(vocab, unii_path)}
     counts["cdc_ndc_rows"] = load_cdc_ndc(vocab, reference)
     counts["rxnorm_rows"] = load_rxnorm(vocab, reference)
+    sources = [
+        {
+            "id": "reference-lists",
+            "title": "CDC opioid CDS and eCQM value sets, OMTK, CDC MME NDC table (scripts/vocabulary/sources)",
+            "version": digest_of(*(reference / name for name in REFERENCE_FILES)),
+        },
+        {"id": "unii", "title": "FDA UNII names", "version": digest_of(unii_path)},
+        {"id": "curated", "title": "scripts/vocabulary/curated.yaml", "version": digest_of(CURATED)},
+    ]
+    found = None
+    if release is not None:
+        for code, ingredient in curated["ingredient_rxcuis"].items():
+            vocab.ingredient_rxcui.setdefault(code, ingredient)
+        known = {i for entry in vocab.names.values() for i in entry[1]}
+        found = load_release(vocab, release, known)
+        counts["release_products"] = found["products"]
+        sources.append(
+            {
+                "id": "rxnorm",
+                "title": f"RxNorm monthly release ({release.subset}), NLM",
+                "version": release.version or release.date,
+                "date": release.date,
+            }
+        )
     for name, entry in curated["names"].items():
         ingredients = [vocab.synonyms.get(i, i) for i in entry["ingredients"]]
         vocab.add_name(name, ingredients, CURATED_LEVEL, entry.get("flags", ()))
@@ -328,6 +451,7 @@ def build(reference, unii_path):
             value += "|" + ",".join(sorted(flags))
         names[key] = value
     body = {
+        "sources": sources,
         "ingredients": {k: sorted(v) for k, v in sorted(vocab.classes.items())},
         "ingredient_rxcui": dict(sorted(vocab.ingredient_rxcui.items())),
         "names": names,
@@ -338,7 +462,7 @@ def build(reference, unii_path):
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     counts.update({k: len(body[k]) for k in ("names", "rxcui", "ndc", "ingredients")})
-    return {"format": 1, "version": digest, "counts": counts, **body}
+    return {"format": 1, "version": digest, "counts": counts, **body}, found
 
 
 def main(argv=None):
@@ -346,13 +470,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", default=str(SOURCES), help="directory of the reference CSVs and " + UNII_FILE)
     parser.add_argument("--unii", default=None, help=f"UNII names list, plain or .gz (default: SOURCES/{UNII_FILE})")
+    parser.add_argument("--rxnorm", default=None, help="an unpacked RxNorm release (the folder holding rrf/)")
+    parser.add_argument("--report", default=str(REPORT), help=f"change report, Markdown (default: {REPORT})")
     parser.add_argument("--output", default=str(OUTPUT))
+    parser.add_argument("--baseline", default=str(OUTPUT), help="the vocabulary the report compares against")
     args = parser.parse_args(argv)
     sources = Path(args.sources)
-    vocabulary = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE)
+    release = rxnorm_release.read_release(args.rxnorm) if args.rxnorm else None
+    vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release)
+    output = Path(args.output)
+    try:
+        previous = json.loads(Path(args.baseline).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None  # a first build: everything is added
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
-    Path(args.output).write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
-    print(json.dumps({"version": vocabulary["version"], **vocabulary["counts"]}))
+    output.write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
+    report = Path(args.report)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(vocabulary_report.render(previous, vocabulary, found, release), encoding="utf-8")
+    print(json.dumps({"version": vocabulary["version"], **vocabulary["counts"], "report": str(report)}))
 
 
 if __name__ == "__main__":

@@ -68,8 +68,15 @@ def rules():
             "ruleset": {"name": RULESET_NAME, "version": RULESET_VERSION},
             "rules": catalogue(),
             "definitions": definition_catalogue(),
+            "vocabulary": vocabulary_sources(),
         }
     )
+
+
+def vocabulary_sources():
+    """The vocabulary in use and its sources with their versions."""
+    vocabulary = current_pipeline().checker.vocabulary
+    return {"version": vocabulary.version, "sources": list(vocabulary.sources)}
 
 
 @bp.get("/healthz")
@@ -81,7 +88,9 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Readiness: the vocabulary and rules are loaded."""
-    return jsonify({"status": "ready", "ruleset": current_pipeline().checker.ruleset})
+    return jsonify(
+        {"status": "ready", "ruleset": current_pipeline().checker.ruleset, "vocabulary": vocabulary_sources()}
+    )
 
 
 @bp.get("/openapi.yaml")

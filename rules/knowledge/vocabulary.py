@@ -31,6 +31,8 @@ class Vocabulary:
     conditions: dict[str, dict[str, str]]  # "icd10cm" / "snomed" / "names" -> code or phrase -> kind
     # abbreviation -> readings with the strength ranges and words that tell them apart
     ambiguous: dict[str, list[dict[str, Any]]]
+    # where the knowledge came from: [{"id", "title", "version", "date"?}] (an RxNorm release when one was read)
+    sources: tuple[dict[str, str], ...] = ()
 
     def lookup_name(self, key: str) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """Ingredients and flags for a normalised name key, or None."""
@@ -62,6 +64,7 @@ def load_vocabulary(path: str | os.PathLike[str] | None = None) -> Vocabulary:
             classes={k: tuple(v) for k, v in data["ingredients"].items()},
             conditions=data["conditions"],
             ambiguous=data.get("ambiguous", {}),
+            sources=tuple(data.get("sources", ())),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise VocabularyError(f"vocabulary {path} is malformed: missing {error}") from error
