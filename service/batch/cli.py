@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import BinaryIO, TextIO
 
 from schemas.check import DEFAULT_MAX_MEDICATIONS
-from service.batch.pool import outcomes_in_order
+from service.batch.pool import outcomes_in_order, repeated_patient
 from service.batch.readers import SeenIds, UsageError, format_of, read_items
 from service.batch.records import LineError, PatientResult
 from service.batch.summary import Summary
@@ -23,6 +23,7 @@ EXIT_LINES_FAILED = 1  # at least one line failed; each was reported on stderr a
 EXIT_USAGE = 2  # bad arguments, unreadable input, unusable CSV header (argparse uses 2 as well)
 
 
+FORMATS = ("ndjson", "csv", "parquet")
 PROGRESS_SECONDS = 30.0  # how often a plain progress line is written when stderr is not a terminal
 
 
@@ -49,23 +50,40 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Screen many patients' medication lists for low-dose naltrexone safety issues.",
         epilog="Exit status: 0 all lines checked, 1 some lines failed (reported on stderr), 2 usage error.",
     )
-    parser.add_argument("input", help="NDJSON or CSV file of patients, or - for standard input")
-    parser.add_argument("-o", "--output", default="-", help="where to write results (default: standard output)")
+    parser.add_argument(
+        "input", help="NDJSON or CSV file of patients, or - for standard input (Spark: files, directories, URIs)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="-",
+        help="where to write results (default: standard output; Spark: a directory of part files)",
+    )
     parser.add_argument(
         "--format",
-        choices=("ndjson", "csv"),
-        help="output format (default: from the output file's extension, else ndjson)",
+        choices=FORMATS,
+        help="output format (default: from the output's extension, else ndjson; parquet needs --engine spark)",
     )
     parser.add_argument(
         "--input-format",
-        choices=("ndjson", "csv"),
-        help="input format (default: from the input file's extension, else ndjson)",
+        choices=FORMATS,
+        help="input format (default: from the input's extension, else ndjson; parquet needs --engine spark)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this machine's process pool (default); spark: an Apache Spark job (pip install '.[spark]')",
+    )
+    parser.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="Spark master for --engine spark (default: the one spark-submit gives, else local[WORKERS])",
     )
     parser.add_argument(
         "--workers",
         type=_positive,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: every core, %(default)s here)",
+        help=f"worker processes, or Spark's local[N] (default: every core, {os.cpu_count() or 1} here)",
     )
     parser.add_argument(
         "--as-of", type=_date, help="the check date for patients whose line gives none (default: today)"
@@ -101,10 +119,21 @@ def run(
     args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
     """Run a batch; returns the exit status."""
-    stdin = stdin or sys.stdin.buffer
     stderr = stderr or sys.stderr
+    if args.engine == "spark":
+        from service.batch.spark_engine import run_spark  # noqa: PLC0415  (pyspark is an optional dependency)
+
+        return run_spark(args, stderr)
+    if args.spark_master:
+        stderr.write("error: --spark-master needs --engine spark\n")
+        return EXIT_USAGE
+    stdin = stdin or sys.stdin.buffer
     input_format = format_of(args.input, args.input_format, "ndjson")
     output_format = format_of(args.output, args.format, "ndjson")
+    if "parquet" in (input_format, output_format):
+        stderr.write("error: Parquet is read and written by the Spark engine only (--engine spark)\n")
+        return EXIT_USAGE
+    workers = args.workers or os.cpu_count() or 1
     try:
         source = stdin if args.input == "-" else open(args.input, "rb")  # closed in the finally below
     except OSError as error:
@@ -153,16 +182,10 @@ def run(
         writer = writer_for(sink, output_format)
         done = 1 if input_format == "csv" else 0  # the CSV header is a line read, not a patient
         seen = SeenIds()
-        for outcome in outcomes_in_order(items, args.workers, args.vocabulary, args.max_medications, args.as_of):
+        for outcome in outcomes_in_order(items, workers, args.vocabulary, args.max_medications, args.as_of):
             if isinstance(outcome, PatientResult):
                 if outcome.patient_id in seen:
-                    # As for CSV: a patient is checked once; a second record would double their alerts.
-                    outcome = LineError(
-                        outcome.first,
-                        outcome.last,
-                        f"line {outcome.first}: patient_id "
-                        f"{outcome.patient_id!r} appears again (each patient once); skipped",
-                    )
+                    outcome = repeated_patient(outcome)
                 else:
                     seen.add(outcome.patient_id)
             if isinstance(outcome, LineError):

@@ -41,6 +41,14 @@ def init_worker(vocabulary_path: str | None, max_medications: int, default_as_of
     _WORKER["as_of"] = default_as_of
 
 
+def ensure_worker(vocabulary_path: str | None, max_medications: int, default_as_of: str | None) -> None:
+    """init_worker, unless this process already holds that pipeline (a Spark Python worker runs many tasks)."""
+    settings = (vocabulary_path, max_medications, default_as_of)
+    if _WORKER.get("settings") != settings:
+        init_worker(*settings)
+        _WORKER["settings"] = settings
+
+
 def _schema_errors(error: ValidationError) -> str:
     flat = flatten_errors(error.messages)
     return "; ".join(f"{path}: {' '.join(messages)}" for path, messages in sorted(flat.items()))
@@ -89,7 +97,7 @@ def check_item(item: InputItem) -> CheckOutcome:
     except InvalidLine as error:
         if isinstance(item, CsvPatient) and first != last:
             where = f"line {error.line or first} (patient {item.patient_id!r}, lines {first}-{last})"
-            return LineError(first, last, f"{where}: {error}; patient skipped")
+            return LineError(first, last, f"{where}: {error}; patient skipped", len(item.rows))
         return LineError(first, last, f"line {error.line or first}: {error}; skipped")
     result = _WORKER["pipeline"].check_validated(request).result
     alerts = tuple(
@@ -98,6 +106,15 @@ def check_item(item: InputItem) -> CheckOutcome:
     by_id = {med["id"]: med for med in request["medications"]}
     unrecognized = tuple(_unrecognized_name(by_id[m["id"]]) for m in result.medications if not m["recognized"])
     return PatientResult(first, last, patient_id, alerts, unrecognized)
+
+
+def repeated_patient(result: PatientResult) -> LineError:
+    """A second record of a patient already checked: skipped, as for CSV, since it would double their alerts."""
+    return LineError(
+        result.first,
+        result.last,
+        f"line {result.first}: patient_id {result.patient_id!r} appears again (each patient once); skipped",
+    )
 
 
 def check_chunk(chunk: list[InputItem]) -> list[CheckOutcome]:

@@ -12,6 +12,7 @@ from typing import BinaryIO
 from service.batch.records import CsvPatient, CsvRow, InputItem, NdjsonLine, UnreadableLine
 
 MAX_LINE_BYTES = 1024 * 1024  # the API's default body limit: one NDJSON line is one request body
+UTF8_BOM = b"\xef\xbb\xbf"
 
 CSV_MEDICATION_COLUMNS = (
     "id",
@@ -46,11 +47,20 @@ def format_of(path: str | None, explicit: str | None, default: str) -> str:
     """The format named on the command line, else the one the file's extension says, else `default`."""
     if explicit:
         return explicit
-    if path and path != "-" and path.lower().endswith(".csv"):
-        return "csv"
-    if path and path != "-" and path.lower().endswith((".ndjson", ".jsonl", ".json")):
-        return "ndjson"
+    name = (path or "-").lower().rstrip("/")
+    for extensions, found in ((".csv",), "csv"), ((".ndjson", ".jsonl", ".json"), "ndjson"), ((".parquet",), "parquet"):
+        if name != "-" and name.endswith(extensions):
+            return found
     return default
+
+
+def ndjson_item(line_no: int, raw: bytes, too_long: bool = False) -> NdjsonLine | UnreadableLine | None:
+    """The item of one NDJSON line (None for a blank one): the framing rule both engines share."""
+    if too_long:
+        return UnreadableLine(line_no, f"line longer than {MAX_LINE_BYTES} bytes")
+    if line_no == 1 and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    return NdjsonLine(line_no, raw) if raw.strip() else None
 
 
 def ndjson_items(stream: BinaryIO) -> Iterator[NdjsonLine | UnreadableLine]:
@@ -61,17 +71,15 @@ def ndjson_items(stream: BinaryIO) -> Iterator[NdjsonLine | UnreadableLine]:
         if not raw:
             return
         line_no += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+        too_long = len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n")
+        if too_long:
             while True:  # skip the rest of the over-long line without holding it
                 rest = stream.readline(MAX_LINE_BYTES)
                 if not rest or rest.endswith(b"\n"):
                     break
-            yield UnreadableLine(line_no, f"line longer than {MAX_LINE_BYTES} bytes")
-            continue
-        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if raw.strip():
-            yield NdjsonLine(line_no, raw)
+        item = ndjson_item(line_no, raw, too_long)
+        if item is not None:
+            yield item
 
 
 class SeenIds:
@@ -112,7 +120,7 @@ class SeenIds:
                     self._table[self._slot(self._table, value)] = value
 
 
-def _csv_columns(header: list[str]) -> list[str]:
+def csv_columns(header: list[str]) -> list[str]:
     columns = [name.strip().lower() for name in header]
     unknown = [name for name in columns if name not in CSV_COLUMNS]
     if unknown:
@@ -126,8 +134,8 @@ def _csv_columns(header: list[str]) -> list[str]:
     return columns
 
 
-def csv_items(stream: BinaryIO) -> Iterator[CsvPatient | UnreadableLine]:
-    """One item per patient (contiguous rows with the same patient_id), or per row that cannot be used."""
+def csv_rows(stream: BinaryIO) -> Iterator[CsvRow | UnreadableLine]:
+    """The usable data rows of a CSV file and the rows that cannot be used; a bad header is a UsageError."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text)
     try:
@@ -136,17 +144,12 @@ def csv_items(stream: BinaryIO) -> Iterator[CsvPatient | UnreadableLine]:
         return
     except csv.Error as error:
         raise UsageError(f"line 1: the CSV header cannot be read: {error}") from error
-    columns = _csv_columns(header)
-    seen = SeenIds()
-    current: str | None = None
-    rows: list[CsvRow] = []
-    first = 0
-    failed_ids = set()  # ids of groups already reported as repeats (only ever the bad ones)
+    columns = csv_columns(header)
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as error:
             yield UnreadableLine(reader.line_num, f"unreadable CSV row: {error}")
             continue
@@ -157,25 +160,44 @@ def csv_items(stream: BinaryIO) -> Iterator[CsvPatient | UnreadableLine]:
             yield UnreadableLine(line_no, f"expected {len(columns)} columns, got {len(row)}")
             continue
         cells = dict(zip(columns, row, strict=True))
-        patient_id = cells["patient_id"].strip()
-        if not patient_id:
+        if not cells["patient_id"].strip():
             yield UnreadableLine(line_no, "empty patient_id")
             continue
+        yield CsvRow(line_no, cells)
+
+
+def patient_of(row: CsvRow) -> str:
+    """The patient a CSV row belongs to."""
+    return row.cells["patient_id"].strip()
+
+
+def csv_items(stream: BinaryIO) -> Iterator[CsvPatient | UnreadableLine]:
+    """One item per patient (contiguous rows with the same patient_id), or per row that cannot be used."""
+    seen = SeenIds()
+    current: str | None = None
+    rows: list[CsvRow] = []
+    first = 0
+    failed_ids = set()  # ids of groups already reported as repeats (only ever the bad ones)
+    for row in csv_rows(stream):
+        if isinstance(row, UnreadableLine):
+            yield row
+            continue
+        patient_id = patient_of(row)
         if patient_id != current:
             if current is not None:
                 seen.add(current)
                 if rows:
                     yield CsvPatient(current, first, rows[-1].line, tuple(rows))
-            current, rows, first = patient_id, [], line_no
+            current, rows, first = patient_id, [], row.line
             if patient_id in seen or patient_id in failed_ids:
                 failed_ids.add(patient_id)
         if patient_id in failed_ids:
             yield UnreadableLine(
-                line_no,
+                row.line,
                 f"patient_id {patient_id!r} reappears after other patients (rows of one patient must be contiguous)",
             )
             continue
-        rows.append(CsvRow(line_no, cells))
+        rows.append(row)
     if current is not None and rows:
         yield CsvPatient(current, first, rows[-1].line, tuple(rows))
 

@@ -73,11 +73,12 @@ class LineError:
     first: int
     last: int
     message: str
+    rows: int = 0  # a skipped CSV patient's row count; 0 for one line
 
     @property
     def lines(self) -> int:
-        # A skipped CSV patient fails every one of its rows, not just the one at fault.
-        return self.last - self.first + 1
+        # A skipped CSV patient fails every one of its rows, not just the one at fault (and not the lines between).
+        return self.rows or self.last - self.first + 1
 
 
 CheckOutcome = PatientResult | LineError

@@ -33,15 +33,29 @@ class Summary:
             self.by_code[(alert.code, alert.severity)] += 1
             self.by_severity[alert.severity] += 1
         for name in result.unrecognized:
-            key = name.casefold()
-            if key in self.unrecognized or len(self.unrecognized) < MAX_DISTINCT_UNRECOGNIZED:
-                self.unrecognized[key] += 1
-                self.unrecognized_spelling.setdefault(key, name)
-            else:
-                self.unrecognized_other += 1
+            self._count_unrecognized(name.casefold(), name, 1)
+
+    def _count_unrecognized(self, key: str, spelling: str, count: int) -> None:
+        if key in self.unrecognized or len(self.unrecognized) < MAX_DISTINCT_UNRECOGNIZED:
+            self.unrecognized[key] += count
+            self.unrecognized_spelling.setdefault(key, spelling)
+        else:
+            self.unrecognized_other += count
 
     def add_failure(self, error: LineError) -> None:
         self.failed += error.lines
+
+    def merge(self, other: Summary) -> None:
+        """Add another part's counts (Spark summarises each partition, then the driver merges them)."""
+        self.patients += other.patients
+        self.patients_with_alerts += other.patients_with_alerts
+        self.failed += other.failed
+        self.alerts += other.alerts
+        self.by_code.update(other.by_code)
+        self.by_severity.update(other.by_severity)
+        self.unrecognized_other += other.unrecognized_other
+        for key, count in other.unrecognized.items():
+            self._count_unrecognized(key, other.unrecognized_spelling[key], count)
 
     def render(self, seconds: float) -> str:
         rate = self.patients / seconds if seconds > 0 else 0.0

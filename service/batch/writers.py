@@ -24,6 +24,25 @@ def _spreadsheet_safe(value: object) -> str:
     return "'" + text if text.startswith(SPREADSHEET_FORMULA_START) else text
 
 
+def ndjson_record(patient_id: str, line: int, alert: AlertRow | None) -> dict[str, object]:
+    """One NDJSON output record; a patient without alerts gets code null and summary "no alerts"."""
+    values: tuple[str, int, str | None, str | None, str | None, list[str], str]
+    if alert is None:
+        values = (patient_id, line, None, None, None, [], NO_ALERTS)
+    else:
+        values = (patient_id, line, alert.code, alert.severity, alert.rule, list(alert.medications), alert.summary)
+    return dict(zip(OUTPUT_FIELDS, values, strict=True))
+
+
+def csv_cells(patient_id: str, line: int, alert: AlertRow | None) -> list[str]:
+    """One CSV output row, every cell spreadsheet-safe; a patient without alerts gets an empty code."""
+    if alert is None:
+        row: tuple[object, ...] = (patient_id, line, "", "", "", "", NO_ALERTS)
+    else:
+        row = (patient_id, line, alert.code, alert.severity, alert.rule, ";".join(alert.medications), alert.summary)
+    return [_spreadsheet_safe(cell) for cell in row]
+
+
 class NdjsonWriter:
     """One JSON object per alert; a patient without alerts gets one object with code null."""
 
@@ -31,13 +50,7 @@ class NdjsonWriter:
         self.stream = stream
 
     def write(self, patient_id: str, line: int, alert: AlertRow | None) -> None:
-        values: tuple[str, int, str | None, str | None, str | None, list[str], str]
-        if alert is None:
-            values = (patient_id, line, None, None, None, [], NO_ALERTS)
-        else:
-            values = (patient_id, line, alert.code, alert.severity, alert.rule, list(alert.medications), alert.summary)
-        record = dict(zip(OUTPUT_FIELDS, values, strict=True))
-        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.write(json.dumps(ndjson_record(patient_id, line, alert), ensure_ascii=False) + "\n")
 
 
 class CsvWriter:
@@ -49,11 +62,7 @@ class CsvWriter:
         self.writer.writerow(OUTPUT_FIELDS)
 
     def write(self, patient_id: str, line: int, alert: AlertRow | None) -> None:
-        if alert is None:
-            row = (patient_id, line, "", "", "", "", NO_ALERTS)
-        else:
-            row = (patient_id, line, alert.code, alert.severity, alert.rule, ";".join(alert.medications), alert.summary)
-        self.writer.writerow([_spreadsheet_safe(cell) for cell in row])
+        self.writer.writerow(csv_cells(patient_id, line, alert))
 
 
 def writer_for(stream: TextIO, output_format: str) -> Writer:
