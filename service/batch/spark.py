@@ -65,13 +65,14 @@ LINES = T.StructType(
         T.StructField("reason", T.StringType()),
     ]
 )
-# A CSV row (or a medication row) by column; `reason` instead of the cells for a row that cannot be used.
+# A CSV row (or a medication row) by column; `reason` instead of the cells for a row that cannot be used. Cells are
+# bytes: a CSV cell that is not valid UTF-8 must reach the check (which reports it) as the local reader passes it on.
 ROWS = T.StructType(
     [
         T.StructField(FILE, T.StringType()),
         T.StructField(LINE, T.LongType()),
         T.StructField("patient_id", T.StringType()),
-        T.StructField("cells", T.MapType(T.StringType(), T.StringType())),
+        T.StructField("cells", T.MapType(T.StringType(), T.BinaryType())),
         T.StructField("reason", T.StringType()),
     ]
 )
@@ -117,8 +118,9 @@ class Settings:
 
 def _batches(rows: Iterable[dict[str, Any]], schema: T.StructType) -> Iterator[pa.RecordBatch]:
     arrow = to_arrow_schema(schema)
-    for chunk in itertools.batched(rows, BATCH_ROWS):
-        yield pa.RecordBatch.from_pylist(list(chunk), schema=arrow)
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, BATCH_ROWS)):
+        yield pa.RecordBatch.from_pylist(chunk, schema=arrow)
 
 
 def _columns(batches: Iterable[pa.RecordBatch], *names: str) -> Iterator[tuple[Any, ...]]:
@@ -179,6 +181,14 @@ class _JoinedLines(io.RawIOBase):
         return size
 
 
+def _cell_bytes(row: CsvRow) -> dict[str, bytes]:
+    return {column: text.encode("utf-8", "surrogateescape") for column, text in row.cells.items()}
+
+
+def _cells(pairs: list[tuple[str, bytes]]) -> dict[str, str]:
+    return {column: raw.decode("utf-8", "surrogateescape") for column, raw in pairs}
+
+
 def _csv_file_rows(lines: Iterator[bytes]) -> Iterator[CsvRow | UnreadableLine]:
     return csv_rows(io.BufferedReader(_JoinedLines(lines)))
 
@@ -192,7 +202,13 @@ def frame_csv(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
                 if isinstance(row, UnreadableLine):
                     yield {FILE: file, LINE: row.line, "patient_id": None, "cells": None, "reason": row.reason}
                 else:
-                    yield {FILE: file, LINE: row.line, "patient_id": patient_of(row), "cells": row.cells, "reason": None}
+                    yield {
+                        FILE: file,
+                        LINE: row.line,
+                        "patient_id": patient_of(row),
+                        "cells": _cell_bytes(row),
+                        "reason": None,
+                    }
 
     return _batches(rows(), ROWS)
 
@@ -261,7 +277,13 @@ def frame_medication_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Reco
                 if not patient_of(row):
                     yield {FILE: file, LINE: line, "patient_id": None, "cells": None, "reason": "empty patient_id"}
                 else:
-                    yield {FILE: file, LINE: line, "patient_id": patient_of(row), "cells": row.cells, "reason": None}
+                    yield {
+                        FILE: file,
+                        LINE: line,
+                        "patient_id": patient_of(row),
+                        "cells": _cell_bytes(row),
+                        "reason": None,
+                    }
 
     return _batches(rows(), ROWS)
 
@@ -283,7 +305,13 @@ def _outcome_row(file: str | None, outcome: CheckOutcome) -> dict[str, Any]:
             "message": outcome.message,
         }
     alerts = [
-        {"code": a.code, "severity": a.severity, "rule": a.rule, "medications": list(a.medications), "summary": a.summary}
+        {
+            "code": a.code,
+            "severity": a.severity,
+            "rule": a.rule,
+            "medications": list(a.medications),
+            "summary": a.summary,
+        }
         for a in outcome.alerts
     ]
     return {
@@ -323,7 +351,7 @@ def check_patient(settings: Settings, table: pa.Table) -> pa.Table:
     """Check one patient from all its rows, wherever they were in the input (ordered by file, then line)."""
     rows = sorted(zip(*(table.column(name).to_pylist() for name in (FILE, LINE, "cells")), strict=True))
     patient_id = table.column("patient_id")[0].as_py()
-    csv_rows_ = tuple(CsvRow(line, dict(cells)) for _, line, cells in rows)
+    csv_rows_ = tuple(CsvRow(line, _cells(cells)) for _, line, cells in rows)
     patient = CsvPatient(patient_id, csv_rows_[0].line, csv_rows_[-1].line, csv_rows_)
     return pa.Table.from_batches(list(_checked(settings, [(rows[0][0], patient)])), schema=to_arrow_schema(OUTCOMES))
 
@@ -386,7 +414,10 @@ def _mapped(frame: DataFrame, function: Callable[..., Iterator[pa.RecordBatch]],
 
 def outcomes_of_lines(lines: DataFrame, settings: Settings) -> DataFrame:
     """Check LINES items; a later record of a patient_id already checked becomes an error, as in the local engine."""
-    checked = _mapped(lines.repartition(_tasks(lines)), functools.partial(check_lines, settings), OUTCOMES)
+    tasks = _tasks(lines)
+    checked = _mapped(lines.repartition(tasks), functools.partial(check_lines, settings), OUTCOMES)
+    # Partitioned by patient_id once, with the task count chosen here: the window reuses it, no second shuffle.
+    checked = checked.repartition(tasks, "patient_id")
     in_input_order = Window.partitionBy("patient_id").orderBy(FILE, "first")
     repeat = F.col("checked") & (F.row_number().over(in_input_order) > 1)
     return checked.withColumn("checked", F.col("checked") & ~repeat)
@@ -396,7 +427,11 @@ def outcomes_of_rows(rows: DataFrame, settings: Settings) -> DataFrame:
     """Check ROWS grouped by patient_id (the rows of a patient need not be contiguous)."""
     usable = rows.filter(F.col("reason").isNull())
     by_patient = usable.repartition(_tasks(rows), "patient_id").groupBy("patient_id")
-    checked = by_patient.applyInArrow(functools.partial(check_patient, settings), OUTCOMES)
+
+    def check(table: pa.Table) -> pa.Table:  # type hints, not a partial: applyInArrow picks its mode from them
+        return check_patient(settings, table)
+
+    checked = by_patient.applyInArrow(check, OUTCOMES)
     unusable = rows.filter(F.col("reason").isNotNull())
     return checked.unionByName(_mapped(unusable, functools.partial(check_unusable_rows, settings), OUTCOMES))
 
@@ -420,7 +455,9 @@ def outcomes_of_frame(frame: DataFrame, settings: Settings) -> DataFrame:
     # Columns are refused (UsageError) as a CSV header with the same names would be: a misnamed column is not ignored.
     names = [name for name in frame.columns if name not in (FILE, LINE)]
     columns = csv_columns(names)
-    renamed = frame.select(FILE, LINE, *(F.col(f"`{name}`").alias(column) for name, column in zip(names, columns)))
+    renamed = frame.select(
+        FILE, LINE, *(F.col(f"`{name}`").alias(column) for name, column in zip(names, columns, strict=True))
+    )
     return outcomes_of_rows(_mapped(renamed, frame_medication_rows, ROWS), settings)
 
 

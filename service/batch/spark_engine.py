@@ -160,8 +160,8 @@ def run_spark(args: argparse.Namespace, stderr: TextIO) -> int:
         stderr.write(f"error: {problem}\n")
         return EXIT_USAGE
     try:
-        from pyspark.errors import PySparkException  # noqa: PLC0415
         from py4j.protocol import Py4JJavaError  # noqa: PLC0415
+        from pyspark.errors import PySparkException  # noqa: PLC0415
 
         from service.batch import spark as job  # noqa: PLC0415
     except ImportError as error:
