@@ -81,7 +81,14 @@ def _course_days(med, as_of):
 
 def medication_fact(med: NormalisedMedication, index: int, as_of: datetime.date) -> dict[str, Any] | None:
     """The fact for one normalised medication; None when no rule could use it."""
-    ldn = definitions.low_dose_use(med)
+    classes = med.classes
+    if med.recognized and not (
+        "opioid_agonist" in classes
+        or "implies_opioid_exposure" in classes
+        or "samidorphan_product" in classes
+        or "naltrexone_product" in classes
+    ):
+        return None  # an ordinary, recognized medication: no rule reads it, so the engine never sees it
     fact: dict[str, Any] = {
         "kind": "medication",
         "pid": PATIENT_ID,
@@ -98,7 +105,7 @@ def medication_fact(med: NormalisedMedication, index: int, as_of: datetime.date)
         "implies_opioid_exposure": med.has("implies_opioid_exposure"),
         "samidorphan": med.has("samidorphan_product"),
         "naltrexone": med.has("naltrexone_product"),
-        "ldn": ldn,
+        "ldn": definitions.low_dose_use(med),
         "standard_dose": definitions.standard_dose_therapy(med),
         "regimen_unclear": definitions.regimen_unclear(med),
         "commercial_naltrexone_tablet": _commercial_tablet(med),
@@ -115,10 +122,6 @@ def medication_fact(med: NormalisedMedication, index: int, as_of: datetime.date)
         "possible_opioid": med.possible_opioid,
         "unchecked_shown": False,
     }
-    if not any(fact[k] for k in ("opioid_agonist", "implies_opioid_exposure", "samidorphan", "naltrexone")) and (
-        med.recognized
-    ):
-        return None  # an ordinary, recognized medication: no rule reads it, so the engine never sees it
     if med.daily_mg is not None:
         fact["daily_mg"] = rounded(med.daily_mg)
     course = _course_days(med, as_of)

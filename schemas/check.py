@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, missing, validate, validates_schema
 from marshmallow.utils import set_value
+from marshmallow.validate import And
 
 # The system URIs are re-exported: the doors import them from here.
 from rules.knowledge.systems import ICD10CM, NDC, RXNORM, SNOMED, canonical_system  # noqa: F401
@@ -58,7 +59,48 @@ MEDICATION_STATUSES = ("active", "proposed", "on-hold", "stopped", "completed")
 CONDITION_STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
 
 
-class SafeString(fields.String):
+class _ValidatorsBuiltOnce:
+    """Field._validate runs the field's validators through Field._validate_all, a property that builds a new
+    And(*validators) on every call (a third of a field's load time, issue 17's profile); this builds it once,
+    on first use, after marshmallow has finished setting the field up. Same validators, same errors."""
+
+    validators: list[Any]
+
+    def _validate(self, value: Any) -> None:
+        check = self.__dict__.get("_validators_once")
+        if check is None:
+            validators = self.validators
+            if not validators:
+                check = _no_check
+            elif len(validators) == 1 and isinstance(validators[0], validate.Validator):
+                check = validators[0]  # what And does with one Validator: its error, as a list of messages
+            else:
+                check = And(*validators)
+            self.__dict__["_validators_once"] = check
+        check(value)
+
+
+def _no_check(value: Any) -> None:
+    """A field without validators."""
+
+
+class String(_ValidatorsBuiltOnce, fields.String):
+    pass
+
+
+class Integer(_ValidatorsBuiltOnce, fields.Integer):
+    pass
+
+
+class Date(_ValidatorsBuiltOnce, fields.Date):
+    pass
+
+
+class Nested(_ValidatorsBuiltOnce, fields.Nested):
+    pass
+
+
+class SafeString(String):
     """A string with a length limit and no control, format (bidi) or unassigned characters."""
 
     def __init__(self, max_length: int = MAX_SHORT, min_length: int = 1, **kwargs: Any) -> None:
@@ -73,7 +115,7 @@ class SafeString(fields.String):
         return text
 
 
-class StrictBoolean(fields.Boolean):
+class StrictBoolean(_ValidatorsBuiltOnce, fields.Boolean):
     """Only JSON true and false: "yes" or 1 where a boolean is due is a caller's mistake, not a yes."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -82,7 +124,7 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class PositiveNumber(fields.Float):
+class PositiveNumber(_ValidatorsBuiltOnce, fields.Float):
     """A finite JSON number above zero and below the sanity ceiling; strings are not numbers."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -105,17 +147,24 @@ class StrictSchema(Schema):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # key in the body -> (where the value goes, the field); and the fields that act even when absent.
         self._by_key = {
-            (field.data_key if field.data_key is not None else attr): (attr, field)
+            (field.data_key if field.data_key is not None else attr): (field.attribute or attr, field)
             for attr, field in self.load_fields.items()
         }
+        self._when_absent = [
+            (key, target, field)
+            for key, (target, field) in self._by_key.items()
+            if field.required or field.load_default is not missing
+        ]
 
     def _deserialize(self, data, *, error_store, many=False, partial=None, unknown=RAISE, index=None):
-        """Marshmallow's own loop over one object, visiting only the fields that are present or required.
+        """Marshmallow's own loop over one object, visiting only the keys present and the fields that act when
+        absent (required, or with a default).
 
         The stock loop calls every declared field for every object, present or not; a medication has 16 and a
         typical line sends 3 or 4, so most of the load time went to fields that were not there (issue 17's
-        profile). The fields, validators, error store and error messages are marshmallow's, in its order;
+        profile). The fields, validators, error store and error messages are marshmallow's;
         tests/test_schema_loop.py checks that results and errors equal the stock loop's on valid and broken
         bodies. Anything else (a list, partial loading, a non-object, unknown=INCLUDE) takes the stock loop."""
         if many or partial is not None or unknown != RAISE or not isinstance(data, Mapping):
@@ -124,23 +173,28 @@ class StrictSchema(Schema):
             )
         index = index if self.opts.index_errors else None
         loaded = self.dict_class()
-        for key, (attr, field) in self._by_key.items():
-            raw = data.get(key, missing)
-            if raw is missing and not field.required and field.load_default is missing:
-                continue  # the stock loop would call the field only to learn that it is absent and optional
-            value = self._call_and_store(
-                getter_func=lambda value, field=field, key=key: field.deserialize(value, key, data),
-                data=raw,
-                field_name=key,
-                error_store=error_store,
-                index=index,
-            )
-            if value is not missing:
-                set_value(loaded, field.attribute or attr, value)
-        for key in data:
-            if key not in self._by_key:
+        by_key = self._by_key
+        for key, raw in data.items():
+            entry = by_key.get(key)
+            if entry is None:
                 error_store.store_error([self.error_messages["unknown"]], key, index)
+            else:
+                self._load_field(loaded, data, key, raw, entry[0], entry[1], error_store, index)
+        for key, target, field in self._when_absent:
+            if key not in data:
+                self._load_field(loaded, data, key, missing, target, field, error_store, index)
         return loaded
+
+    @staticmethod
+    def _load_field(loaded, data, key, raw, target, field, error_store, index):
+        """One field's value into `loaded`, or its error into the store (Schema._call_and_store, inlined)."""
+        try:
+            value = field.deserialize(raw, key, data)
+        except ValidationError as error:
+            error_store.store_error(error.messages, key, index=index)
+            value = error.valid_data or missing  # a Nested field's valid part, as marshmallow keeps it
+        if value is not missing:
+            set_value(loaded, target, value)
 
 
 class CodeSystem(SafeString):
@@ -162,7 +216,7 @@ class CodeSchema(StrictSchema):
 
 class QuantitySchema(StrictSchema):
     value = PositiveNumber(required=True)
-    unit = fields.String(required=True)
+    unit = String(required=True)
 
     def __init__(self, units: Iterable[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -181,21 +235,21 @@ class QuantitySchema(StrictSchema):
 class MedicationSchema(StrictSchema):
     id = SafeString(max_length=MAX_ID)
     name = SafeString(max_length=MAX_NAME)
-    codes = fields.Nested(CodeSchema, many=True, validate=validate.Length(min=1, max=MAX_CODES))
-    dose = fields.Nested(lambda: QuantitySchema(DOSE_UNITS))
-    strength = fields.Nested(lambda: QuantitySchema(STRENGTH_UNITS))
+    codes = Nested(CodeSchema, many=True, validate=validate.Length(min=1, max=MAX_CODES))
+    dose = Nested(lambda: QuantitySchema(DOSE_UNITS))
+    strength = Nested(lambda: QuantitySchema(STRENGTH_UNITS))
     form = SafeString(max_length=MAX_SHORT)
     frequency = SafeString(max_length=MAX_SHORT)
     timing = SafeString(max_length=MAX_SHORT)
     as_needed = StrictBoolean()
     compounded = StrictBoolean()
     instructions = SafeString(max_length=MAX_TEXT)
-    status = fields.String(validate=validate.OneOf(MEDICATION_STATUSES))
-    start_date = fields.Date()
-    end_date = fields.Date()
+    status = String(validate=validate.OneOf(MEDICATION_STATUSES))
+    start_date = Date()
+    end_date = Date()
     # A pharmacy fill: handed over on dispensed_on, covering days_supply days (dispensed_on + days_supply - 1).
-    dispensed_on = fields.Date()
-    days_supply = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_DAYS_SUPPLY))
+    dispensed_on = Date()
+    days_supply = Integer(strict=True, validate=validate.Range(min=1, max=MAX_DAYS_SUPPLY))
 
     @validates_schema
     def named_or_coded(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -213,8 +267,8 @@ class MedicationSchema(StrictSchema):
 
 class ConditionSchema(StrictSchema):
     name = SafeString(max_length=MAX_NAME)
-    codes = fields.Nested(CodeSchema, many=True, validate=validate.Length(min=1, max=MAX_CODES))
-    status = fields.String(validate=validate.OneOf(CONDITION_STATUSES))
+    codes = Nested(CodeSchema, many=True, validate=validate.Length(min=1, max=MAX_CODES))
+    status = String(validate=validate.OneOf(CONDITION_STATUSES))
 
     @validates_schema
     def named_or_coded(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -225,20 +279,20 @@ class ConditionSchema(StrictSchema):
 
 class ProcedureSchema(StrictSchema):
     name = SafeString(required=True, max_length=MAX_NAME)
-    date = fields.Date()
+    date = Date()
 
 
 class PatientSchema(StrictSchema):
-    conditions = fields.Nested(ConditionSchema, many=True, validate=validate.Length(max=MAX_CONDITIONS))
+    conditions = Nested(ConditionSchema, many=True, validate=validate.Length(max=MAX_CONDITIONS))
     opioid_dependence = StrictBoolean()
-    last_opioid_use = fields.Date()
-    upcoming_procedures = fields.Nested(ProcedureSchema, many=True, validate=validate.Length(max=MAX_PROCEDURES))
+    last_opioid_use = Date()
+    upcoming_procedures = Nested(ProcedureSchema, many=True, validate=validate.Length(max=MAX_PROCEDURES))
 
 
 class CheckRequestSchema(StrictSchema):
-    as_of = fields.Date()
-    medications = fields.Nested(MedicationSchema, many=True, required=True)
-    patient = fields.Nested(PatientSchema)
+    as_of = Date()
+    medications = Nested(MedicationSchema, many=True, required=True)
+    patient = Nested(PatientSchema)
 
     def __init__(self, max_medications: int = DEFAULT_MAX_MEDICATIONS, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -290,14 +290,114 @@ def _weigh_ambiguities(vocabulary, recognition):
 
 def _code_label(medication):
     """A line named only by an unknown code is shown by its code, never by a bare id."""
-    codes = medication.get("codes") or ()
-    return ", ".join(f"code {c['code']} ({c['system']})" for c in codes) or medication.get("id", "")
+    return ", ".join(f"code {c['code']} ({c['system']})" for c in medication.get("codes") or ())
+
+
+# The fields that say what a line is and how it is taken. What is read from them depends on nothing else (not the
+# caller's id, status or dates, not as_of), so one reading serves every request that sends the same line: order
+# lines recur across patients, and reading one (every word, its sig, its dose) is most of a check's cost.
+LINE_FIELDS = (
+    "name",
+    "codes",
+    "dose",
+    "strength",
+    "form",
+    "frequency",
+    "timing",
+    "as_needed",
+    "compounded",
+    "instructions",
+)
+LINE_CACHE_SIZE = 8192  # distinct lines kept per process (each a few kB)
+
+
+_SCALARS = frozenset({str, float, int, bool})
+
+
+def _frozen(value: Any) -> Any:
+    """A validated field's value as a hashable key (objects as sorted pairs, lists as tuples)."""
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+class _Line:
+    """A line's fields, hashed and compared by their values only (the key of the reading cache)."""
+
+    __slots__ = ("fields", "key")
+
+    def __init__(self, medication: Mapping[str, Any]) -> None:
+        # Only these fields reach the reading, so a field the reading used but the key missed cannot exist.
+        self.fields = fields = {name: medication[name] for name in LINE_FIELDS if name in medication}
+        self.key = tuple(
+            (name, value if value.__class__ in _SCALARS else _frozen(value)) for name, value in fields.items()
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Line) and self.key == other.key
 
 
 def normalise_medication(
     vocabulary: Vocabulary, medication: Mapping[str, Any], index: int, as_of: datetime.date
 ) -> NormalisedMedication:
     """Normalise one validated input medication (a dict from the request schema)."""
+    line = _read_line(vocabulary, _Line(medication))
+    assumptions = list(line.assumptions)
+    status = medication.get("status") or "active"
+    end_date = medication.get("end_date")
+    start_date = medication.get("start_date")
+    dispensed_on = medication.get("dispensed_on")
+    if dispensed_on is not None:
+        # A fill covers dispensed_on .. dispensed_on + days_supply - 1: past exposure once that has run out,
+        # current while it covers as_of. The last day of supply is when the last dose was due.
+        start_date = start_date or dispensed_on
+        days_supply = medication.get("days_supply")
+        if end_date is None and days_supply:
+            end_date = dispensed_on + datetime.timedelta(days=days_supply - 1)
+        elif end_date is None:
+            assumptions.append(f"dispensed on {dispensed_on.isoformat()} with no days' supply: treated as current")
+    ended = end_date is not None and end_date < as_of and status in CURRENT_STATUSES
+    if ended:
+        assumptions.append("treated as completed (end date before as_of)")
+    given = dispensed_on or end_date or start_date
+    still_blocking = recent_extended_release(status, line.classes, given, as_of)
+    if still_blocking:
+        assumptions.append(
+            "counted as current: an extended-release injection given "
+            f"{(as_of - given).days} day(s) before as_of "  # type: ignore[operator]  # still_blocking: given is a date
+            "still blocks opioids within its dosing interval"
+        )
+    med_id = medication.get("id", str(index))
+    return _copy(
+        line,
+        id=med_id,
+        name=line.name or med_id,  # a line with nothing readable is shown by its id
+        status="completed" if ended else status,
+        current=(status in CURRENT_STATUSES and not ended) or still_blocking,
+        proposed=status == "proposed",
+        start_date=start_date,
+        end_date=end_date,
+        assumptions=assumptions,
+    )
+
+
+def _copy(reading: NormalisedMedication, **changes: Any) -> NormalisedMedication:
+    """The reading with the list's fields set: dataclasses.replace re-runs __init__ over every field, five times
+    the cost of copying the attributes (and this runs once per medication per request)."""
+    med = object.__new__(NormalisedMedication)
+    med.__dict__.update(reading.__dict__, **changes)
+    return med
+
+
+@lru_cache(maxsize=LINE_CACHE_SIZE)
+def _read_line(vocabulary: Vocabulary, line: _Line) -> NormalisedMedication:
+    """What one line's fields say, as a medication without an id, status or dates (those are the list's)."""
+    medication = line.fields
     name = medication.get("name") or ""
     displays = " ".join(c.get("display", "") for c in medication.get("codes") or ())
     recognition = _recognize(vocabulary, medication)
@@ -345,34 +445,10 @@ def normalise_medication(
         ):
             compounded = True
             assumptions.append("compounded (no commercial naltrexone product has this form or strength)")
-    status = medication.get("status") or "active"
-    end_date = medication.get("end_date")
-    start_date = medication.get("start_date")
-    dispensed_on = medication.get("dispensed_on")
-    if dispensed_on is not None:
-        # A fill covers dispensed_on .. dispensed_on + days_supply - 1: past exposure once that has run out,
-        # current while it covers as_of. The last day of supply is when the last dose was due.
-        start_date = start_date or dispensed_on
-        days_supply = medication.get("days_supply")
-        if end_date is None and days_supply:
-            end_date = dispensed_on + datetime.timedelta(days=days_supply - 1)
-        elif end_date is None:
-            assumptions.append(f"dispensed on {dispensed_on.isoformat()} with no days' supply: treated as current")
-    ended = end_date is not None and end_date < as_of and status in CURRENT_STATUSES
-    if ended:
-        assumptions.append("treated as completed (end date before as_of)")
-    given = dispensed_on or end_date or start_date
-    still_blocking = recent_extended_release(status, classes, given, as_of)
-    if still_blocking:
-        assumptions.append(
-            "counted as current: an extended-release injection given "
-            f"{(as_of - given).days} day(s) before as_of "  # type: ignore[operator]  # still_blocking: given is a date
-            "still blocks opioids within its dosing interval"
-        )
     identified = bool(ingredients) or any(not is_open for _, is_open in weighed)
     complete = not recognition.unmatched and not any(is_open for _, is_open in weighed)
     return NormalisedMedication(
-        id=medication.get("id", str(index)),
+        id="",
         name=name or displays or " ".join(recognition.displays) or _code_label(medication),
         recognized=identified and complete,
         identified=identified,
@@ -383,9 +459,6 @@ def normalise_medication(
         compounded=compounded,
         labelled_low_dose=labelled_low_dose,
         strength_mg=strength if strength_unit == "mg" else None,
-        status="completed" if ended else status,
-        current=(status in CURRENT_STATUSES and not ended) or still_blocking,
-        proposed=status == "proposed",
         dose_mg=dose_mg,
         times_per_day=times,
         daily_mg=daily,
@@ -394,8 +467,6 @@ def normalise_medication(
         schedule_stated=stated_times is not None or timing_stated,
         tablet_fraction=fraction if form == "tablet" else None,
         split_words=split_words,
-        start_date=start_date,
-        end_date=end_date,
         matched=recognition.matched,
         unmatched=recognition.unmatched,
         assumptions=assumptions,
