@@ -514,7 +514,8 @@ def carry_over(vocab, release, previous, layer, found):
     for key, value in previous["names"].items():
         if key in layer["names"] or key in layer["ambiguous"]:
             continue
-        if vocab.add_key(key, *decode_name(value), RELEASE):
+        ingredients, flags = decode_name(value)
+        if vocab.add_key(key, ingredients, RELEASE, flags):
             layer["names"][key] = value
             if release is not None:
                 retire("names", key, "absent")
@@ -719,12 +720,18 @@ def read_baseline(path):
         raise SystemExit(f"--baseline {path}: not a readable vocabulary ({error})") from None
 
 
-def write(path, text, what):
-    """Write a build output, creating its folder; a path that cannot be written stops the build with a message."""
-    path = Path(path)
+def prepare(path, what):
+    """Create the folder a build output goes to; one that cannot be made stops the build with a message."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SystemExit(f"cannot create the folder for the {what} {path}: {error.strerror or error}") from None
+
+
+def write(path, text, what):
+    """Write a build output; a path that cannot be written stops the build with a message, not a traceback."""
+    try:
+        Path(path).write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
     except OSError as error:
         raise SystemExit(f"cannot write the {what} to {path}: {error.strerror or error}") from None
 
@@ -762,10 +769,12 @@ def main(argv=None):
     vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
     report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)
+    prepare(args.output, "vocabulary")
+    prepare(args.report, "change report")
     write(args.output, text, "vocabulary")
     write(args.report, report, "change report")
     summary = {"version": vocabulary["version"], **vocabulary["counts"], "report": str(args.report)}
-    if found is not None:
+    if release is not None:
         summary["release_products"] = found["products"]
     print(json.dumps(summary))
 

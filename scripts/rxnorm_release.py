@@ -159,23 +159,30 @@ def _locate(directory):
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise ReleaseError(f"{directory}: not a directory (give the unpacked RxNorm release, the folder holding rrf/)")
+    found = None
     for parts, subset in FOLDERS:
         folder = directory.joinpath(*parts)
         if folder.is_dir() and _file(folder, "RXNCONSO.RRF"):
-            return folder, directory, "/".join(parts) + "/", subset
-    if _file(directory, "RXNCONSO.RRF"):  # the rrf folder itself
-        root, relative, subset = directory, "", "full"
-        if directory.name.lower() == "rrf":
-            root, relative = directory.parent, "rrf/"
-            if root.name.lower() == "prescribe":
-                root, relative, subset = root.parent, "prescribe/rrf/", "prescribable"
-        return directory, root, relative, subset
-    deeper = sorted(str(p.parent) for p in directory.rglob("*") if p.name.upper() == "RXNCONSO.RRF")
-    hint = f"; found {', '.join(deeper)}: give the release folder that holds rrf/" if deeper else ""
-    raise ReleaseError(
-        f"{directory}: no RXNCONSO.RRF in {directory}/rrf, {directory}/prescribe/rrf or {directory} itself "
-        f"(give the unpacked release, the folder holding rrf/){hint}"
-    )
+            found = folder, directory, "/".join(parts) + "/", subset
+            break
+    else:
+        if _file(directory, "RXNCONSO.RRF"):  # the rrf folder itself
+            found = directory, directory, "", "full"
+            if directory.name.lower() == "rrf":
+                found = directory, directory.parent, "rrf/", "full"
+                if directory.parent.name.lower() == "prescribe":
+                    found = directory, directory.parent.parent, "prescribe/rrf/", "prescribable"
+    if found is None:
+        deeper = sorted(str(p.parent) for p in directory.rglob("*") if p.name.upper() == "RXNCONSO.RRF")
+        hint = f"; found {', '.join(deeper)}: give the release folder that holds rrf/" if deeper else ""
+        raise ReleaseError(
+            f"{directory}: no RXNCONSO.RRF in {directory}/rrf, {directory}/prescribe/rrf or {directory} itself "
+            f"(give the unpacked release, the folder holding rrf/){hint}"
+        )
+    folder, root, relative, subset = found
+    if "prescribe" in root.name.lower():  # NLM's prescribable release: RxNorm_full_prescribe_MMDDYYYY, its rrf/
+        subset = "prescribable"
+    return folder, root, relative, subset
 
 
 def _rows(path, columns):
@@ -232,7 +239,7 @@ def _stated(release, sver, version=None, date=None):
     missing = [key for key in ("version", "date") if key not in found]
     if missing:
         raise ReleaseError(
-            f"{release.root}: the release's {' and '.join(missing)} is not stated: no RXNSAB.RRF with an RXNORM SVER "
+            f"{release.root}: the release's {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} not stated: no RXNSAB.RRF with an RXNORM SVER "
             f"in {release.directory}, and the folder is not named as NLM names it (RxNorm_full_MMDDYYYY). State it: "
             "scripts/build_vocabulary.py --release-version VERSION --release-date YYYY-MM-DD "
             "(make vocabulary RXNORM=DIR RXNORM_VERSION=VERSION RXNORM_DATE=YYYY-MM-DD), as NLM's release notes give them"
