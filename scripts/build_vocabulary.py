@@ -2,21 +2,32 @@
 
 Run from the repository root (build-time only; the service never reads these sources); needs only PyYAML:
 
-    make vocabulary [RXNORM=DIR] [REPORT=FILE]
+    make vocabulary [RXNORM=DIR] [REPORT=FILE] [RXNORM_VERSION=V RXNORM_DATE=YYYY-MM-DD]
     python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--rxnorm DIR] [--report FILE] [--output PATH]
+        [--baseline PATH] [--release-version V --release-date YYYY-MM-DD]
 
 Every input is in the repository: the reference CSVs and UNII_Names.txt.gz in scripts/vocabulary/sources/
-(provenance and licences in its README.md) and scripts/vocabulary/curated.yaml. The output depends on nothing
-else (no dates, no hash-order), so a rebuild reproduces the committed file byte for byte
-(tests/test_vocabulary_build.py checks it).
+(provenance and licences in its README.md) and scripts/vocabulary/curated.yaml, plus the RxNorm layer of the
+vocabulary being replaced, when it has one. The output depends on nothing else (no dates, no hash-order), so a
+rebuild reproduces the committed file byte for byte (tests/test_vocabulary_build.py checks it).
 
-Precedence when two sources name the same thing differently: curated.yaml, then an RxNorm release given with
---rxnorm, then the RxNorm/CDC reference lists, then UNII official names, brand names and common names.
+Precedence when two sources name the same thing differently: curated.yaml, then RxNorm releases (given with
+--rxnorm, or kept from earlier ones), then the RxNorm/CDC reference lists, then UNII official names, brand names
+and common names.
 
-With --rxnorm DIR (an unpacked RxNorm monthly release, full or Current Prescribable Content), every current
-product (SCD, SBD, GPCK, BPCK) with an ingredient in curated.yaml's classes is added with its display, brands,
-ingredient names and NDCs; a product with an ingredient the vocabulary has never seen is left out and the
-ingredient listed for review (never classified automatically). Every build writes a change report against the
+With --rxnorm DIR (an unpacked RxNorm monthly release, full or Current Prescribable Content; see
+rxnorm_release.py for which folder is read and where the version and date come from), every current product
+(SCD, SBD, GPCK, BPCK) with an ingredient in curated.yaml's classes is added with its display, brands, ingredient
+names and NDCs. An ingredient the vocabulary has never seen is never classified: it is listed for review with
+every product that has it, a product whose other ingredients put it in a class is added all the same (the file's
+"unreviewed" list tells the service to report that ingredient as not understood), and one with no classified
+ingredient is left out. A brand shared by products of different ingredients is never read as their union.
+
+What releases taught is recorded in the vocabulary's "rxnorm" entry (the RxNorm layer: the records, NDCs, names
+and ambiguous brands it added, and what has been retired since). A later build keeps what a later release retires
+or no longer carries, and records it as retired, not removed; a build without --rxnorm keeps the layer of the
+vocabulary it replaces (--baseline, default the committed file) as it was, so it still reproduces that file.
+Without a layer there (the committed lists only) nothing changes. Every build writes a change report against the
 vocabulary it replaces (--report, default build/vocabulary-report.md).
 """
 
@@ -534,6 +545,15 @@ def carry_over(vocab, release, previous, layer, found):
     for ndc in sorted(set(vocab.ndc) & release.obsolete_ndcs):
         if ndc not in layer["retired"]["ndc"]:
             retire("ndc", ndc, "obsolete")
+    # What an earlier release retired stays recorded (so it is not reported again) unless this release has it
+    # current again: a prescribable subset, or a release without RXNCUI.RRF, does not list past retirements.
+    current_ndcs = {ndc for ndcs in release.ndcs.values() for ndc in ndcs}
+    for code, entry in retired_before["rxcui"].items():
+        if code not in layer["retired"]["rxcui"] and code in vocab.rxcui and code not in release.tty:
+            layer["retired"]["rxcui"][code] = entry
+    for ndc, entry in retired_before["ndc"].items():
+        if ndc not in layer["retired"]["ndc"] and ndc in vocab.ndc and ndc not in current_ndcs:
+            layer["retired"]["ndc"][ndc] = entry
 
 
 def compositions_of(release, vocab, rxcui):
