@@ -783,14 +783,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.rxnorm and (args.release_version or args.release_date):
         parser.error("--release-version and --release-date describe the release given with --rxnorm")
+    prepare(args.output, "vocabulary")  # before the build: a path that cannot be written fails at once
+    prepare(args.report, "change report")
     sources = Path(args.sources)
     baseline = read_baseline(args.baseline)
     release = rxnorm_release.read_release(args.rxnorm, args.release_version, args.release_date) if args.rxnorm else None
     vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
     report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)
-    prepare(args.output, "vocabulary")
-    prepare(args.report, "change report")
     write(args.output, text, "vocabulary")
     write(args.report, report, "change report")
     summary = {"version": vocabulary["version"], **vocabulary["counts"], "report": str(args.report)}
