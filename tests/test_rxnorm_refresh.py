@@ -37,6 +37,7 @@ class Rrf:
     def __init__(self):
         self.files = {"RXNCONSO.RRF": [], "RXNREL.RRF": [], "RXNSAT.RRF": [], "RXNSAB.RRF": [], "RXNCUI.RRF": []}
         self.atoms = 900000
+        self.components = set()  # SCDCs written so far: a drug that shares one links to it
 
     def _add(self, name, fields, width):
         assert len(fields) == width, (name, fields)
@@ -98,10 +99,11 @@ class Rrf:
 
 
 def drug(rrf, scd, components, name, psn=None, suppress="N"):
-    """An SCD made of SCDCs ((code, name, ingredient RxCUI) each; an existing SCDC code is reused)."""
+    """An SCD made of SCDCs ((code, name, ingredient RxCUI) each; one already written is linked to, not repeated)."""
     rrf.concept(scd, "SCD", name, *([("PSN", psn)] if psn else []), suppress=suppress)
     for scdc, scdc_name, ingredient in components:
-        if scdc_name:
+        if scdc not in rrf.components:
+            rrf.components.add(scdc)
             rrf.concept(scdc, "SCDC", scdc_name)
             rrf.link(ingredient, "ingredient_of", scdc, "has_ingredient")
         rrf.link(scdc, "constitutes", scd, "consists_of")
@@ -161,7 +163,7 @@ def release(month):
     brand(rrf, "99100094", "99100092", "99100093", "zelmorphinol 10 MG Oral Tablet [Quietra]")
     rrf.ndc("99100094", "99999000303")
     combination = "oxycodone hydrochloride 7.5 MG / zelmorphinol 10 MG Oral Tablet"
-    drug(rrf, "99100095", [(OXY[0], "", ""), (ZELMORPHINOL[0], "", "")], combination)
+    drug(rrf, "99100095", [OXY, ZELMORPHINOL], combination)
     rrf.concept("99100096", "BN", "Zelvantra")
     brand(rrf, "99100097", "99100095", "99100096", f"{combination} [Zelvantra]")
     rrf.ndc("99100097", "99999000505")
@@ -173,6 +175,18 @@ def release(month):
     rrf.concept("99100016", "BN", "Mucinex")
     brand(rrf, "99100017", "99100014", "99100016", f"{CODEINE_SOLUTION} [Mucinex]")
     brand(rrf, "99100018", "99100015", "99100016", "guaifenesin 600 MG Extended Release Oral Tablet [Mucinex]")
+    # A brand sold as oxycodone alone and with acetaminophen: every reading is an opioid, so it reads as what they
+    # share (oxycodone), and each product's own name and code say the rest.
+    rrf.concept("161", "IN", "acetaminophen")
+    drug(
+        rrf,
+        "99100042",
+        [OXY, ("99100041", "acetaminophen 325 MG", "161")],
+        f"acetaminophen 325 MG / {OXY[1]} Oral Tablet",
+    )
+    rrf.concept("99100043", "BN", "Oxydual")
+    brand(rrf, "99100044", "99100004", "99100043", f"{OXY[1]} Oral Tablet [Oxydual]")
+    brand(rrf, "99100045", "99100042", "99100043", f"acetaminophen 325 MG / {OXY[1]} Oral Tablet [Oxydual]")
     if month == 12:  # an ordinary brand of the committed lists (Robitussin: guaifenesin) extended to codeine
         rrf.concept("99100019", "BN", "Robitussin")
         brand(rrf, "99100020", "99100014", "99100019", f"{CODEINE_SOLUTION} [Robitussin]")
@@ -435,6 +449,8 @@ def test_the_report_shows_the_shared_brand_and_each_reclassification_side_by_sid
     assert "- **Mucinex** (`mucinex`): **ambiguous**" in shared
     assert f"  - codeine, guaifenesin: 99100017 {CODEINE_SOLUTION} [Mucinex]" in shared
     assert "  - guaifenesin: 99100018 guaifenesin 600 MG Extended Release Oral Tablet [Mucinex]" in shared
+    assert "- **Oxydual** (`oxydual`): read as the ingredients all its readings share: **oxycodone**." in shared
+    assert built["november"]["vocabulary"]["names"]["oxydual"] == "oxycodone"
     names = section(section(report, "Names and brands"), "Reclassified", 3)
     assert (
         "| mucinex | ordinary medications: guaifenesin | **opioids**: ambiguous: could be Mucinex (codeine + "
