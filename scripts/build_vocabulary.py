@@ -788,6 +788,13 @@ def main(argv=None):
     sources = Path(args.sources)
     baseline = read_baseline(args.baseline)
     release = rxnorm_release.read_release(args.rxnorm, args.release_version, args.release_date) if args.rxnorm else None
+    learned_from = next((s for s in (baseline or {}).get("sources", ()) if s.get("id") == "rxnorm"), None)
+    if release is not None and learned_from and release.date < learned_from.get("date", ""):
+        # Everything the newer release taught would be reported as retired: almost certainly the wrong folder.
+        raise SystemExit(
+            f"{args.rxnorm}: release {release.version} ({release.date}) is older than the one the baseline "
+            f"{args.baseline} was built from ({learned_from['version']}, {learned_from['date']})"
+        )
     vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
     report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)

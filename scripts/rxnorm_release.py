@@ -195,7 +195,7 @@ def _rows(path, columns):
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise ReleaseError(
-                    f"{path}:{number}: not UTF-8 (byte {raw[error.start]:#04x} at column {error.start + 1}); "
+                    f"{path}:{number}: not UTF-8 (byte {raw[error.start]:#04x}, byte {error.start + 1} of the line); "
                     "RxNorm releases are UTF-8: is this file from the release zip, unchanged?"
                 ) from None
             parts = line.rstrip("\r\n").split("|")

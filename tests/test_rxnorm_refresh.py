@@ -526,6 +526,13 @@ def test_a_build_without_a_release_keeps_what_the_releases_taught(built):
     assert "the RxNorm layer of the baseline is kept as it was" in built["replay"]["report"]
 
 
+def test_a_release_older_than_the_baseline_is_refused(built, releases, tmp_path):
+    args = ["--rxnorm", releases["november"], "--baseline", built["december"]["path"]]
+    result = run_build(*args, "--output", tmp_path / "v.json", "--report", tmp_path / "r.md")
+    assert result.returncode != 0 and "is older than the one the baseline" in result.stderr, result.stderr
+    assert not (tmp_path / "v.json").exists()
+
+
 # --- Release files that cannot be read stop the build with file and line ---
 
 
