@@ -235,7 +235,8 @@ class Report:
             "rest). Otherwise the name is ambiguous: with naltrexone, a line naming only the brand gets a "
             "could-be-an-opioid alert that asks for the product to be confirmed, never an opioid-use alert on a guess. "
             "To settle one, give it a meaning in `names:` (or readings with strengths in `ambiguous:`) in "
-            "scripts/vocabulary/curated.yaml.",
+            "scripts/vocabulary/curated.yaml. Every such brand the release has is listed, each month; a brand "
+            "whose reading changed is also under Names and brands, Reclassified.",
             "",
         ]
         shared = (self.found or {}).get("shared_brands", [])

@@ -7,6 +7,7 @@ November as a full release zip unpacks (rrf/ with every file, prescribe/rrf/ wit
 December, built against November's vocabulary as a monthly refresh is.
 """
 
+import functools
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service import create_app
+from tests.contract import Contract
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build_vocabulary.py"
@@ -271,6 +273,11 @@ def summary_table(report):
     return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}
 
 
+@functools.cache
+def contract():
+    return Contract.load()
+
+
 def client_for(path):
     return create_app({"VOCABULARY_PATH": str(path)}).test_client()
 
@@ -279,6 +286,7 @@ def check(client, medication, as_of="2026-12-10"):
     """The medication as the service read it, and the codes of the alerts naming it (with LDN current)."""
     response = client.post("/v1/check", json={"as_of": as_of, "medications": [LDN, {"id": "x", **medication}]})
     assert response.status_code == 200, response.get_data(as_text=True)
+    contract().validate_response("/v1/check", "post", response)  # what the service shows conforms to openapi.yaml
     body = response.get_json()
     view = next(m for m in body["medications"] if m["id"] == "x")
     return view, {a["code"] for a in body["alerts"] if "x" in a["medications"]}, body
@@ -347,7 +355,9 @@ def test_the_vocabulary_records_its_sources(built):
     assert "/RxNorm_full_11022026/rrf`; version from RXNSAB.RRF (SVER)" in report
     client = client_for(built["november"]["path"])
     for path in ("/readyz", "/v1/rules"):
-        shown = client.get(path).get_json()["vocabulary"]
+        response = client.get(path)
+        contract().validate_response(path, "get", response)
+        shown = response.get_json()["vocabulary"]
         assert shown == {"version": november["version"], "sources": november["sources"]}
 
 
