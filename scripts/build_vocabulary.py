@@ -327,6 +327,8 @@ def new_found():
         "included": set(),  # the release's products in the vocabulary
         "shared_brands": [],  # brand names shared by products of different ingredients, and how each is read
         "dropped": {},  # code -> (display, ingredients): learned earlier, current but no longer classified
+        "dropped_names": set(),  # names learned earlier whose concept is current but no longer classified
+        "current_names": set(),  # name keys of the brands and ingredients of the release's current products
     }
 
 
@@ -371,7 +373,7 @@ def load_release(vocab, release, known):
     their union (see load_brands)."""
     classified = {i for i, c in vocab.classes.items() if c}
     layer, found = empty_layer(), new_found()
-    compositions, flags_of, brand_products, release_keys = {}, {}, defaultdict(list), set()
+    compositions, flags_of, brand_products, release_keys, named = {}, {}, defaultdict(list), set(), set()
     for rxcui in release.products():
         below = release.below(rxcui)
         ingredients, new = set(), set()
@@ -388,6 +390,8 @@ def load_release(vocab, release, known):
         for other in below:
             if release.tty[other] == "BN":
                 brand_products[other].append(rxcui)
+            if release.tty[other] in ("BN", "IN", "PIN"):
+                named.add(other)
         if not ingredients & classified:
             continue  # an ordinary medication (new ingredients are never in a class)
         ingredients = sorted(ingredients)
@@ -415,6 +419,9 @@ def load_release(vocab, release, known):
                     continue  # an unreviewed ingredient's own names stay unknown words
                 for name in release.strings[other].get(release.tty[other], []) + release.strings[other].get("SY", []):
                     release_keys.update(k for k in name_keys(name) if vocab.add_key(k, parts, RELEASE))
+    for concept in named:
+        for text in release.strings[concept].get(release.tty[concept], []) + release.strings[concept].get("SY", []):
+            found["current_names"].update(name_keys(text))
     new_ids = {ingredient for ingredient, _code, _name in found["new_ingredients"]}
     release_keys |= load_brands(vocab, release, brand_products, compositions, flags_of, layer, found, new_ids)
     layer["names"] = {
@@ -522,8 +529,13 @@ def carry_over(vocab, release, previous, layer, found):
         layer["ndc"][ndc] = code
         if release is not None:
             retire("ndc", ndc, "obsolete" if ndc in release.obsolete_ndcs else "absent")
+    # A name of a brand or ingredient that this release still sells in current products, none of them classified
+    # any more, is not retired: it leaves, and the report says why. (A brand with no current product is retired.)
+    for key in {**previous["names"], **previous["ambiguous"]}:
+        if key in found["current_names"] and key not in layer["names"] and key not in layer["ambiguous"]:
+            found["dropped_names"].add(key)
     for key, value in previous["names"].items():
-        if key in layer["names"] or key in layer["ambiguous"]:
+        if key in layer["names"] or key in layer["ambiguous"] or key in found["dropped_names"]:
             continue
         ingredients, flags = decode_name(value)
         if vocab.add_key(key, ingredients, RELEASE, flags):
@@ -531,7 +543,7 @@ def carry_over(vocab, release, previous, layer, found):
             if release is not None:
                 retire("names", key, "absent")
     for key, readings in previous["ambiguous"].items():
-        if key in layer["names"] or key in layer["ambiguous"]:
+        if key in layer["names"] or key in layer["ambiguous"] or key in found["dropped_names"]:
             continue
         layer["ambiguous"][key] = readings
         if release is not None:

@@ -144,6 +144,8 @@ class Report:
     def _retirement(self, table, key):
         entry = self.retired[table][key]
         text = WHY.get(entry["why"], entry["why"])
+        if table == "names" and entry["why"] == "absent":
+            text = "no current product of this release has this name"
         if entry["why"] == "absent" and self.release is not None and self.release.subset == "prescribable":
             text += " (the prescribable subset leaves out what is no longer prescribable)"
         targets = entry.get("to", ())
@@ -214,7 +216,14 @@ class Report:
         lines += ["", "### Retired since the baseline (kept)", ""]
         lines += _lines(retired, lambda k: f"- {k} {after[k][0]}: {after[k][2]}: {self._retirement('names', k)}")
         lines += ["", "### Removed", ""]
-        lines += _lines(removed, lambda k: f"- {k} {before[k][0]}: {before[k][2]}")
+        dropped = (self.found or {}).get("dropped_names", set())
+        lines += _lines(
+            removed,
+            lambda k: (
+                f"- {k} {before[k][0]}: {before[k][2]}"
+                + (": still in this release, with no product in a reviewed class" if k in dropped else "")
+            ),
+        )
         lines += ["", "### Reclassified", ""]
         lines += _table(
             [

@@ -165,7 +165,8 @@ def release(month):
     brand(rrf, "99100094", "99100092", "99100093", "zelmorphinol 10 MG Oral Tablet [Quietra]")
     rrf.ndc("99100094", "99999000303")
     combination = "oxycodone hydrochloride 7.5 MG / zelmorphinol 10 MG Oral Tablet"
-    drug(rrf, "99100095", [OXY, ZELMORPHINOL], combination)
+    # December reads it without oxycodone: still current, no longer classified, so it leaves (removed, not retired).
+    drug(rrf, "99100095", [OXY, ZELMORPHINOL] if month == 11 else [ZELMORPHINOL], combination)
     rrf.concept("99100096", "BN", "Zelvantra")
     brand(rrf, "99100097", "99100095", "99100096", f"{combination} [Zelvantra]")
     rrf.ndc("99100097", "99999000505")
@@ -505,14 +506,22 @@ def test_what_a_later_release_retires_is_kept_and_reported_as_retired_not_remove
     assert retired["rxcui"]["99100008"] == {"date": "2026-12-07", "why": "absent"}
     assert retired["ndc"]["99999000101"]["why"] == "obsolete" and retired["names"]["zyntrola"]["why"] == "absent"
     report = built["december"]["report"]
-    for title in ("Products (RxCUI)", "NDCs", "Names and brands"):
-        assert section(section(report, title), "Removed", 3).strip() == "- none", title
+    # Removed is only what the release still has and no longer classifies, with the reason.
+    removed = section(section(report, "Products (RxCUI)"), "Removed", 3).strip().splitlines()
+    assert [line.split(" ")[1] for line in removed] == ["99100095", "99100097"]
+    assert removed[0].endswith("Oral Tablet (zelmorphinol), which has no ingredient in a reviewed class")
+    assert section(section(report, "NDCs"), "Removed", 3).strip().startswith("- 99999000505 opioids: ")
+    removed = section(section(report, "Names and brands"), "Removed", 3).strip()
+    assert removed.startswith("- zelvantra opioids: ")
+    assert removed.endswith("still in this release, with no product in a reviewed class")
+    assert "99100095" not in december["rxcui"] and "zelvantra" not in december["names"]
     products = section(section(report, "Products (RxCUI)"), "Retired since the baseline (kept)", 3)
     assert "- 99100006 opioids: Zyntrola 7.5 MG Oral Tablet (oxycodone): marked obsolete (SUPPRESS=O)" in products
     assert "- 99100008 opioids: " in products and ": no longer in this release" in products
     assert "- 99999000401 opioids: " in section(section(report, "NDCs"), "Retired since the baseline (kept)", 3)
     names = section(section(report, "Names and brands"), "Retired since the baseline (kept)", 3)
-    assert "- zyntrola opioids: oxycodone: no longer in this release" in names and "- oxyfullona " in names
+    assert "- zyntrola opioids: oxycodone: no current product of this release has this name" in names
+    assert "- oxyfullona " in names
     client = client_for(built["december"]["path"])
     for medication in ({"name": "Zyntrola 7.5 mg tablet"}, {"codes": [{"system": NDC, "code": "99999-0004-01"}]}):
         assert "opioid-use" in check(client, medication)[1], medication
@@ -525,7 +534,7 @@ def test_retirements_already_recorded_are_not_reported_again(built):
     assert REMAPPED_IN_NOVEMBER not in retired and OBSOLETE_IN_NOVEMBER not in retired  # November's news
     summary = summary_table(built["december"]["report"])
     assert summary["opioids"]["products retired"] == "3"  # Zyntrola, Oxyfullona, the December remapping
-    assert summary["opioids"]["products removed"] == "0"
+    assert summary["opioids"]["products removed"] == "2"  # the combination no longer read with oxycodone
     # Recorded with the date RxNorm first said so.
     assert built["december"]["vocabulary"]["rxnorm"]["retired"]["rxcui"][REMAPPED_IN_NOVEMBER]["date"] == "2026-11-02"
 
