@@ -39,11 +39,14 @@ check-tests: dev-deps
 	$(BIN)/python -m pytest
 
 # Rebuild rules/knowledge/data/vocabulary.json from the sources committed in scripts/vocabulary/sources/
-# (reference CSVs, FDA UNII names; see its README.md) and scripts/vocabulary/curated.yaml; RXNORM=DIR adds an
-# unpacked RxNorm monthly release, REPORT=FILE moves the change report (default build/vocabulary-report.md). Needs only PyYAML
+# (reference CSVs, FDA UNII names; see its README.md), scripts/vocabulary/curated.yaml and what earlier RxNorm
+# releases taught (kept in the committed file); RXNORM=DIR adds an unpacked RxNorm monthly release (the folder holding
+# rrf/), REPORT=FILE moves the change report (default build/vocabulary-report.md), and RXNORM_VERSION=V
+# RXNORM_DATE=YYYY-MM-DD state the release when neither its RXNSAB.RRF nor its folder name does. Needs only PyYAML
 # (in requirements-dev.txt) and no network; the result is byte-identical to the committed file unless an input changed.
 vocabulary: dev-deps
-	$(BIN)/python scripts/build_vocabulary.py $(if $(RXNORM),--rxnorm $(RXNORM)) $(if $(REPORT),--report $(REPORT))
+	$(BIN)/python scripts/build_vocabulary.py $(if $(RXNORM),--rxnorm $(RXNORM)) $(if $(REPORT),--report $(REPORT)) \
+	  $(if $(RXNORM_VERSION),--release-version $(RXNORM_VERSION)) $(if $(RXNORM_DATE),--release-date $(RXNORM_DATE))
 
 # Benchmark (issue 6): the app vs a bare-Flask ceiling under gunicorn.conf.py, driven by wrk; writes bench/results/.
 # Options: make bench BENCH_ARGS="--rounds 2 --seconds 5 --soak 0"

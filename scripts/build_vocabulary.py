@@ -2,21 +2,32 @@
 
 Run from the repository root (build-time only; the service never reads these sources); needs only PyYAML:
 
-    make vocabulary [RXNORM=DIR] [REPORT=FILE]
+    make vocabulary [RXNORM=DIR] [REPORT=FILE] [RXNORM_VERSION=V RXNORM_DATE=YYYY-MM-DD]
     python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--rxnorm DIR] [--report FILE] [--output PATH]
+        [--baseline PATH] [--release-version V --release-date YYYY-MM-DD]
 
 Every input is in the repository: the reference CSVs and UNII_Names.txt.gz in scripts/vocabulary/sources/
-(provenance and licences in its README.md) and scripts/vocabulary/curated.yaml. The output depends on nothing
-else (no dates, no hash-order), so a rebuild reproduces the committed file byte for byte
-(tests/test_vocabulary_build.py checks it).
+(provenance and licences in its README.md) and scripts/vocabulary/curated.yaml, plus the RxNorm layer of the
+vocabulary being replaced, when it has one. The output depends on nothing else (no dates, no hash-order), so a
+rebuild reproduces the committed file byte for byte (tests/test_vocabulary_build.py checks it).
 
-Precedence when two sources name the same thing differently: curated.yaml, then an RxNorm release given with
---rxnorm, then the RxNorm/CDC reference lists, then UNII official names, brand names and common names.
+Precedence when two sources name the same thing differently: curated.yaml, then RxNorm releases (given with
+--rxnorm, or kept from earlier ones), then the RxNorm/CDC reference lists, then UNII official names, brand names
+and common names.
 
-With --rxnorm DIR (an unpacked RxNorm monthly release, full or Current Prescribable Content), every current
-product (SCD, SBD, GPCK, BPCK) with an ingredient in curated.yaml's classes is added with its display, brands,
-ingredient names and NDCs; a product with an ingredient the vocabulary has never seen is left out and the
-ingredient listed for review (never classified automatically). Every build writes a change report against the
+With --rxnorm DIR (an unpacked RxNorm monthly release, full or Current Prescribable Content; see
+rxnorm_release.py for which folder is read and where the version and date come from), every current product
+(SCD, SBD, GPCK, BPCK) with an ingredient in curated.yaml's classes is added with its display, brands, ingredient
+names and NDCs. An ingredient the vocabulary has never seen is never classified: it is listed for review with
+every product that has it, a product whose other ingredients put it in a class is added all the same (the file's
+"unreviewed" list tells the service to report that ingredient as not understood), and one with no classified
+ingredient is left out. A brand shared by products of different ingredients is never read as their union.
+
+What releases taught is recorded in the vocabulary's "rxnorm" entry (the RxNorm layer: the records, NDCs, names
+and ambiguous brands it added, and what has been retired since). A later build keeps what a later release retires
+or no longer carries, and records it as retired, not removed; a build without --rxnorm keeps the layer of the
+vocabulary it replaces (--baseline, default the committed file) as it was, so it still reproduces that file.
+Without a layer there (the committed lists only) nothing changes. Every build writes a change report against the
 vocabulary it replaces (--report, default build/vocabulary-report.md).
 """
 
@@ -93,20 +104,40 @@ class Vocabulary:
 
     def add_name(self, name, ingredients, level, flags=()):
         """Record a name; higher-precedence sources win, brand components of one level merge."""
+        for key in name_keys(name):
+            self.add_key(key, ingredients, level, flags)
+
+    def add_key(self, key, ingredients, level, flags=()):
+        """Record one name key (already normalised); returns True when the key now has this meaning."""
         ingredients = frozenset(i for i in ingredients if i)
-        if not ingredients:
-            return
-        keys = {name_key(name), name_key(name, drop_salts=False)}
-        for key in keys:
-            if not key or key == "+":
-                continue
-            if level < REFERENCE and (len(key) < 4 or key[0] in "#+0123456789"):
-                continue  # short codes and numbers from UNII collide with abbreviations and sigs
-            current = self.names.get(key)
-            if current is None or level > current[0]:
-                self.names[key] = (level, ingredients, frozenset(flags))
-            elif level == current[0] == CURATED_LEVEL and current[1:] != (ingredients, frozenset(flags)):
-                raise SystemExit(f"curated.yaml gives {key!r} two different meanings")
+        if not ingredients or not key or key == "+":
+            return False
+        if level < REFERENCE and (len(key) < 4 or key[0] in "#+0123456789"):
+            return False  # short codes and numbers from UNII collide with abbreviations and sigs
+        current = self.names.get(key)
+        if current is None or level > current[0]:
+            self.names[key] = (level, ingredients, frozenset(flags))
+            return True
+        if level == current[0] == CURATED_LEVEL and current[1:] != (ingredients, frozenset(flags)):
+            raise SystemExit(f"curated.yaml gives {key!r} two different meanings")
+        return current == (level, ingredients, frozenset(flags))
+
+
+def name_keys(name):
+    """The keys a name is stored under: with and without its salt words."""
+    return sorted({name_key(name), name_key(name, drop_salts=False)} - {""})
+
+
+def encode_name(ingredients, flags=()):
+    """A name's meaning as the vocabulary file stores it: "ingredient;ingredient|flag,flag"."""
+    value = ";".join(sorted(ingredients))
+    return value + "|" + ",".join(sorted(flags)) if flags else value
+
+
+def decode_name(value):
+    """(ingredients, flags) of a stored meaning."""
+    ingredients, _, flags = value.partition("|")
+    return ingredients.split(";"), flags.split(",") if flags else []
 
 
 def load_unii(vocab, path):
@@ -279,56 +310,272 @@ def release_flags(ingredients, display, classes):
     return flags
 
 
+def empty_layer():
+    """What the vocabulary learned from RxNorm releases (the file's "rxnorm" entry), so that a later build keeps
+    what a later release retires: the product records it added or changed, the NDCs it added (NDC -> RxCUI), the
+    names it gave, the brand names it found ambiguous, and what has been retired since (when, why, and for a code
+    what RxNorm moved it to)."""
+    return {"rxcui": {}, "ndc": {}, "names": {}, "ambiguous": {}, "retired": {"rxcui": {}, "ndc": {}, "names": {}}}
+
+
+def new_found():
+    """What a build tells the report about the RxNorm layer, beyond the vocabulary itself."""
+    return {
+        "products": 0,  # the release's products in the vocabulary
+        "new_ingredients": defaultdict(list),  # (ingredient, RxCUI, name) -> the release's products with it
+        "displays": {},  # product -> display, for the products that contain a new ingredient
+        "included": set(),  # the release's products in the vocabulary
+        "shared_brands": [],  # brand names shared by products of different ingredients, and how each is read
+        "dropped": {},  # code -> (display, ingredients): learned earlier, current but no longer classified
+        "dropped_names": set(),  # names learned earlier whose concept is current but no longer classified
+        "current_names": set(),  # name keys of the brands and ingredients of the release's current products
+    }
+
+
+def ordered_layer(layer):
+    """The layer as the vocabulary file stores it: every table in code or key order."""
+    order = rxnorm_release.code_order
+    return {
+        "rxcui": dict(sorted(layer["rxcui"].items(), key=lambda item: order(item[0]))),
+        "ndc": dict(sorted(layer["ndc"].items())),
+        "names": dict(sorted(layer["names"].items())),
+        "ambiguous": dict(sorted(layer["ambiguous"].items())),
+        "retired": {
+            table: dict(sorted(entries.items(), key=lambda item: order(item[0])))
+            for table, entries in sorted(layer["retired"].items())
+        },
+    }
+
+
+def baseline_source(baseline):
+    """The RxNorm source entry of a baseline whose layer a build without a release keeps."""
+    for source in baseline.get("sources", ()):
+        if source.get("id") == "rxnorm" and source.get("version") and source.get("date"):
+            return dict(source)
+    raise SystemExit("the baseline vocabulary has an RxNorm layer but no rxnorm source with a version and date")
+
+
+def _brand_label(brand, ingredients, unreviewed):
+    """How a reading of a shared brand is shown: "Mucinex (codeine + guaifenesin)"."""
+    known = [i for i in ingredients if i not in unreviewed]
+    new = [i for i in ingredients if i in unreviewed]
+    text = " + ".join(known) + "".join(f" + {i} (not reviewed)" for i in new)
+    return f"{brand} ({text.removeprefix(' + ')})"
+
+
 def load_release(vocab, release, known):
-    """Products of an RxNorm release whose ingredients the vocabulary classifies; returns what it found."""
+    """Products of an RxNorm release with an ingredient in a reviewed class, their NDCs and names, and the brands
+    they are sold under; returns (the RxNorm layer, what the report needs).
+
+    A product is in the vocabulary when one of its ingredients has a class in curated.yaml, with every ingredient
+    the release gives it; an ingredient never seen before is never classified (it is listed for review, and the
+    service reports it as not understood). A brand whose products have different ingredients is never read as
+    their union (see load_brands)."""
     classified = {i for i, c in vocab.classes.items() if c}
-    found = {"products": 0, "ndcs": 0, "brands": set(), "new_ingredients": defaultdict(set), "retired": []}
-    brands = defaultdict(list)
+    layer, found = empty_layer(), new_found()
+    compositions, flags_of, brand_products, release_keys, named = {}, {}, defaultdict(list), set(), set()
     for rxcui in release.products():
         below = release.below(rxcui)
-        ingredient_codes = sorted((c for c in below if release.tty[c] == "IN"), key=lambda c: (len(c), c))
-        ingredients, new = set(), []
-        for code in ingredient_codes:
+        ingredients, new = set(), set()
+        display = release.name(rxcui, *rxnorm_release.DISPLAY_ORDER)
+        for code in sorted((c for c in below if release.tty[c] == "IN"), key=rxnorm_release.code_order):
             name = release.name(code, "IN")
             ingredient = vocab.ingredient_rxcui.get(code) or vocab.ingredient(name)
             ingredients.add(ingredient)
             if ingredient not in known and ingredient not in vocab.classes:
-                new.append((ingredient, code, name))
-        display = release.name(rxcui, *rxnorm_release.DISPLAY_ORDER)
-        for ingredient, code, name in new:
-            found["new_ingredients"][(ingredient, code, name)].add(display)
-        if new or not ingredients & classified:
-            continue  # an unreviewed ingredient is never classified; unclassified products are ordinary
+                new.add(ingredient)
+                found["new_ingredients"][(ingredient, code, name)].append(rxcui)
+                found["displays"][rxcui] = display
+        compositions[rxcui] = tuple(sorted(ingredients))
+        for other in below:
+            if release.tty[other] == "BN":
+                brand_products[other].append(rxcui)
+            if release.tty[other] in ("BN", "IN", "PIN"):
+                named.add(other)
+        if not ingredients & classified:
+            continue  # an ordinary medication (new ingredients are never in a class)
         ingredients = sorted(ingredients)
         flags = release_flags(ingredients, release.name(rxcui, "SCD", "SBD", "GPCK", "BPCK"), vocab.classes)
+        flags_of[rxcui] = flags
         record = {"i": ingredients, "d": display}
         if flags:
             record["f"] = sorted(flags)
         current = vocab.rxcui.get(rxcui)
         if not current or current["i"] != ingredients:  # same composition: the reviewed record (and flags) stays
             vocab.rxcui[rxcui] = record
+            layer["rxcui"][rxcui] = record
         found["products"] += 1
-        for ndc in sorted(release.ndcs.get(rxcui, ())):
-            vocab.ndc[ndc.zfill(11)] = vocab.rxcui[rxcui]
-            found["ndcs"] += 1
+        found["included"].add(rxcui)
+        for ndc in sorted(release.ndcs.get(rxcui, ()), key=rxnorm_release.code_order):
+            vocab.ndc[ndc] = vocab.rxcui[rxcui]
+            layer["ndc"][ndc] = rxcui
         for other in below:
-            if release.tty[other] == "BN":
-                brands[other].append((ingredients, flags))
-            elif release.tty[other] in ("IN", "PIN"):  # a precise ingredient (a salt) names its ingredient
+            if release.tty[other] in ("IN", "PIN"):  # a precise ingredient (a salt) names its ingredient
                 parts = {
                     vocab.ingredient_rxcui.get(c) or vocab.ingredient(release.name(c, "IN"))
                     for c in (release.below(other) if release.tty[other] == "PIN" else {other})
                 }
+                if parts & new:
+                    continue  # an unreviewed ingredient's own names stay unknown words
                 for name in release.strings[other].get(release.tty[other], []) + release.strings[other].get("SY", []):
-                    vocab.add_name(name, parts, RELEASE)
-    for code, rows in sorted(brands.items()):
-        ingredients = set().union(*(set(i) for i, _ in rows))
-        flags = set.intersection(*(set(f) for _, f in rows))  # as for the reference lists: every product agrees
-        for name in release.strings[code].get("BN", []) + release.strings[code].get("SY", []):
-            vocab.add_name(name, ingredients, RELEASE, flags)
-            found["brands"].add(name)
-    found["retired"] = sorted(c for c in release.retired if c in vocab.rxcui)
-    return found
+                    release_keys.update(k for k in name_keys(name) if vocab.add_key(k, parts, RELEASE))
+    for concept in named:
+        for text in release.strings[concept].get(release.tty[concept], []) + release.strings[concept].get("SY", []):
+            found["current_names"].update(name_keys(text))
+    new_ids = {ingredient for ingredient, _code, _name in found["new_ingredients"]}
+    release_keys |= load_brands(vocab, release, brand_products, compositions, flags_of, layer, found, new_ids)
+    layer["names"] = {
+        key: encode_name(*vocab.names[key][1:])
+        for key in sorted(release_keys)
+        if vocab.names[key][0] == RELEASE and key not in layer["ambiguous"]
+    }
+    return layer, found
+
+
+def load_brands(vocab, release, brand_products, compositions, flags_of, layer, found, unreviewed):
+    """Brand names (BN and its synonyms) of the brands with a product in the vocabulary; returns the name keys set.
+
+    A brand is read as its products' ingredients when they all have the same ones. A brand shared by products of
+    different ingredients, or that the committed lists read otherwise (an ordinary brand extended to an opioid
+    product), is never read as their union: when every reading has the same classes it is read as the ingredients
+    they share, and otherwise it becomes an ambiguous name, whose readings the service weighs as it does for an
+    ambiguous abbreviation (an alert that it could be an opioid, never an opioid-use alert on a guess)."""
+    before = {k: v for k, v in vocab.names.items() if v[0] < RELEASE}  # what the committed lists say
+    by_key = defaultdict(lambda: {"brands": [], "products": defaultdict(list)})
+    for bn, products in brand_products.items():
+        if not any(p in flags_of for p in products):
+            continue  # no product of this brand is in a reviewed class
+        strings = release.strings[bn].get("BN", []) + release.strings[bn].get("SY", [])
+        for key in {k for text in strings for k in name_keys(text)}:
+            by_key[key]["brands"].append(release.name(bn, "BN") or strings[0])
+            for product in products:
+                by_key[key]["products"][compositions[product]].append(product)
+    keys = set()
+    for key, entry in sorted(by_key.items()):
+        readings = dict(entry["products"])
+        brand = sorted(entry["brands"])[0]
+        flags = {
+            ingredients: set.intersection(*(set(flags_of.get(p, ())) for p in products))
+            for ingredients, products in readings.items()
+        }
+        prior = before.get(key)
+        if prior and tuple(sorted(prior[1])) not in readings:
+            readings[tuple(sorted(prior[1]))] = []  # no product: the meaning the committed lists give
+            flags[tuple(sorted(prior[1]))] = set(prior[2])
+        if len(readings) == 1:
+            (ingredients,) = readings
+            if vocab.add_key(key, ingredients, RELEASE, flags[ingredients]):
+                keys.add(key)
+            continue
+        class_sets = {frozenset(c for i in ingredients for c in vocab.classes.get(i, ())) for ingredients in readings}
+        shared = set.intersection(*(set(ingredients) for ingredients in readings)) - unreviewed
+        ordered = sorted(readings, key=lambda i: (len(readings[i]) == 0, i))
+        report = {
+            "brand": brand,
+            "key": key,
+            "readings": [(i, sorted(readings[i], key=rxnorm_release.code_order)) for i in ordered],
+        }
+        if len(class_sets) == 1 and shared:
+            report["decision"] = "shared"
+            report["meaning"] = sorted(shared)
+            if vocab.add_key(key, shared, RELEASE, set.intersection(*flags.values())):
+                keys.add(key)
+        else:
+            report["decision"] = "ambiguous"
+            layer["ambiguous"][key] = [
+                {
+                    "label": _brand_label(brand, ingredients, unreviewed),
+                    "i": [i for i in ingredients if i not in unreviewed],
+                }
+                for ingredients in ordered
+            ]
+        found["shared_brands"].append(report)
+    return keys
+
+
+def carry_over(vocab, release, previous, layer, found):
+    """Keep what an earlier release taught and this one no longer has: old lists and past dispenses still name
+    those codes, NDCs and brands, so they keep their meaning and are recorded as retired (never removed).
+
+    Without a release (a build from the committed lists only) the baseline's layer is kept as it was."""
+    retired_before = previous["retired"]
+    for table, entries in retired_before.items():
+        if release is None:
+            layer["retired"][table].update(entries)
+
+    def retire(table, key, why, moved_to=()):
+        entry = retired_before[table].get(key) or {"date": release.date, "why": why}
+        if moved_to and "to" not in entry:
+            entry = {**entry, "to": list(moved_to)}
+        layer["retired"][table][key] = entry
+
+    for code, record in previous["rxcui"].items():
+        if code in layer["rxcui"] or release is not None and code in found["included"]:
+            continue  # this release has it (the same record, or its own)
+        if release is not None and code in release.tty:
+            found["dropped"][code] = (
+                release.name(code, *rxnorm_release.DISPLAY_ORDER),
+                compositions_of(release, vocab, code),
+            )
+            continue  # current, but no longer with a reviewed ingredient class: it leaves, and the report says why
+        vocab.rxcui[code] = record
+        layer["rxcui"][code] = record
+        if release is not None:
+            retire("rxcui", code, release.retired.get(code, "absent"), release.remapped.get(code, ()))
+    for ndc, code in previous["ndc"].items():
+        if ndc in layer["ndc"] or code not in vocab.rxcui:
+            continue
+        vocab.ndc[ndc] = vocab.rxcui[code]
+        layer["ndc"][ndc] = code
+        if release is not None:
+            retire("ndc", ndc, "obsolete" if ndc in release.obsolete_ndcs else "absent")
+    # A name of a brand or ingredient that this release still sells in current products, none of them classified
+    # any more, is not retired: it leaves, and the report says why. (A brand with no current product is retired.)
+    for key in {**previous["names"], **previous["ambiguous"]}:
+        if key in found["current_names"] and key not in layer["names"] and key not in layer["ambiguous"]:
+            found["dropped_names"].add(key)
+    for key, value in previous["names"].items():
+        if key in layer["names"] or key in layer["ambiguous"] or key in found["dropped_names"]:
+            continue
+        ingredients, flags = decode_name(value)
+        if vocab.add_key(key, ingredients, RELEASE, flags):
+            layer["names"][key] = value
+            if release is not None:
+                retire("names", key, "absent")
+    for key, readings in previous["ambiguous"].items():
+        if key in layer["names"] or key in layer["ambiguous"] or key in found["dropped_names"]:
+            continue
+        layer["ambiguous"][key] = readings
+        if release is not None:
+            retire("names", key, "absent")
+    if release is None:
+        return
+    # Codes and NDCs of the committed lists that this release retires: kept too, and recorded once.
+    for code in sorted(set(vocab.rxcui) & set(release.retired), key=rxnorm_release.code_order):
+        if code not in layer["retired"]["rxcui"]:
+            retire("rxcui", code, release.retired[code], release.remapped.get(code, ()))
+    for ndc in sorted(set(vocab.ndc) & release.obsolete_ndcs):
+        if ndc not in layer["retired"]["ndc"]:
+            retire("ndc", ndc, "obsolete")
+    # What an earlier release retired stays recorded (so it is not reported again) unless this release has it
+    # current again: a prescribable subset, or a release without RXNCUI.RRF, does not list past retirements.
+    current_ndcs = {ndc for ndcs in release.ndcs.values() for ndc in ndcs}
+    for code, entry in retired_before["rxcui"].items():
+        if code not in layer["retired"]["rxcui"] and code in vocab.rxcui and code not in release.tty:
+            layer["retired"]["rxcui"][code] = entry
+    for ndc, entry in retired_before["ndc"].items():
+        if ndc not in layer["retired"]["ndc"] and ndc in vocab.ndc and ndc not in current_ndcs:
+            layer["retired"]["ndc"][ndc] = entry
+
+
+def compositions_of(release, vocab, rxcui):
+    """The ingredient ids of a release product."""
+    below = release.below(rxcui)
+    return sorted(
+        vocab.ingredient_rxcui.get(c) or vocab.ingredient(release.name(c, "IN"))
+        for c in below
+        if release.tty[c] == "IN"
+    )
 
 
 def load_conditions(reference, curated):
@@ -385,8 +632,10 @@ REFERENCE_FILES = (
 )
 
 
-def build(reference, unii_path, release=None):
-    """Assemble the runtime vocabulary as a plain dict; with a release, also what the release added."""
+def build(reference, unii_path, release=None, baseline=None):
+    """Assemble the runtime vocabulary as a plain dict, and what the report needs of the RxNorm layer (None
+    when there is none). baseline: the vocabulary this build replaces; its RxNorm layer is kept where the release
+    (or, without one, the whole build) no longer has it."""
     curated = yaml.safe_load(CURATED.read_text(encoding="utf-8"))
     vocab = Vocabulary(curated)
     counts = {"unii_rows": load_unii(vocab, unii_path)}
@@ -401,21 +650,34 @@ def build(reference, unii_path, release=None):
         {"id": "unii", "title": "FDA UNII names", "version": digest_of(unii_path)},
         {"id": "curated", "title": "scripts/vocabulary/curated.yaml", "version": digest_of(CURATED)},
     ]
+    previous = (baseline or {}).get("rxnorm")
     found = None
-    if release is not None:
+    layer = None
+    if release is not None or previous:
         for code, ingredient in curated["ingredient_rxcuis"].items():
             vocab.ingredient_rxcui.setdefault(code, ingredient)
+        # Ingredients the committed lists know: anything else a release brings is new, and stays unreviewed
+        # (whatever an earlier release taught) until curated.yaml classifies it.
         known = {i for entry in vocab.names.values() for i in entry[1]}
-        found = load_release(vocab, release, known)
-        counts["release_products"] = found["products"]
-        sources.append(
-            {
-                "id": "rxnorm",
-                "title": f"RxNorm monthly release ({release.subset}), NLM",
-                "version": release.version or release.date,
-                "date": release.date,
-            }
-        )
+        if release is not None:
+            layer, found = load_release(vocab, release, known)
+            sources.append(
+                {
+                    "id": "rxnorm",
+                    "title": f"RxNorm monthly release, NLM: {release.describe_content()}",
+                    "version": release.version,
+                    "date": release.date,
+                }
+            )
+        else:
+            layer, found = empty_layer(), new_found()
+            sources.append(baseline_source(baseline))
+        carry_over(vocab, release, previous or empty_layer(), layer, found)
+        unreviewed = {i for r in layer["rxcui"].values() for i in r["i"]}
+        unreviewed.update(i for v in layer["names"].values() for i in decode_name(v)[0])
+        unreviewed -= known | set(vocab.classes)
+    else:
+        unreviewed = set()
     for name, entry in curated["names"].items():
         ingredients = [vocab.synonyms.get(i, i) for i in entry["ingredients"]]
         vocab.add_name(name, ingredients, CURATED_LEVEL, entry.get("flags", ()))
@@ -429,7 +691,7 @@ def build(reference, unii_path, release=None):
         vocab.add_name(ingredient, [ingredient], REFERENCE)
     seen = {i for value in vocab.names.values() for i in value[1]}
     seen.update(i for record in (*vocab.rxcui.values(), *vocab.ndc.values()) for i in record["i"])
-    for ingredient in seen:
+    for ingredient in seen - unreviewed:  # an unreviewed ingredient's name stays an unknown word
         vocab.add_name(ingredient, [ingredient], UNII_OFFICIAL)
     check_opioid_coverage(vocab)
     ambiguous = {}
@@ -444,6 +706,15 @@ def build(reference, unii_path, release=None):
             }
             for r in readings
         ]
+    if layer is not None:
+        for report in found["shared_brands"]:
+            if report["key"] in ambiguous or vocab.names.get(report["key"], (0,))[0] == CURATED_LEVEL:
+                report["decision"] = "curated"  # curated.yaml's reading of the name wins
+                layer["ambiguous"].pop(report["key"], None)
+        for key, readings in layer["ambiguous"].items():
+            if key not in ambiguous and vocab.names.get(key, (0,))[0] != CURATED_LEVEL:
+                vocab.names.pop(key, None)  # read by its readings, never by a plain lookup
+                ambiguous[key] = readings
     names = {}
     for key, (_level, ingredients, flags) in sorted(vocab.names.items()):
         value = ";".join(sorted(ingredients))
@@ -458,11 +729,43 @@ def build(reference, unii_path, release=None):
         "rxcui": dict(sorted(vocab.rxcui.items())),
         "ndc": dict(sorted(vocab.ndc.items())),
         "conditions": load_conditions(reference, curated),
-        "ambiguous": ambiguous,
+        "ambiguous": dict(sorted(ambiguous.items())) if layer and layer["ambiguous"] else ambiguous,
     }
+    if unreviewed:
+        body["unreviewed"] = sorted(unreviewed)
+    if layer is not None and any(layer[table] for table in ("rxcui", "ndc", "names", "ambiguous")):
+        body["rxnorm"] = ordered_layer(layer)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     counts.update({k: len(body[k]) for k in ("names", "rxcui", "ndc", "ingredients")})
     return {"format": 1, "version": digest, "counts": counts, **body}, found
+
+
+def read_baseline(path):
+    """The vocabulary a build replaces (None when there is none yet). It is what the report compares against and
+    whose RxNorm layer the build keeps, so an unreadable one stops the build instead of being taken as empty."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--baseline {path}: not a readable vocabulary ({error})") from None
+
+
+def prepare(path, what):
+    """Create the folder a build output goes to; one that cannot be made stops the build with a message."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SystemExit(f"cannot create the folder for the {what} {path}: {error.strerror or error}") from None
+
+
+def write(path, text, what):
+    """Write a build output; a path that cannot be written stops the build with a message, not a traceback."""
+    try:
+        Path(path).write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
+    except OSError as error:
+        raise SystemExit(f"cannot write the {what} to {path}: {error.strerror or error}") from None
 
 
 def main(argv=None):
@@ -470,25 +773,49 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", default=str(SOURCES), help="directory of the reference CSVs and " + UNII_FILE)
     parser.add_argument("--unii", default=None, help=f"UNII names list, plain or .gz (default: SOURCES/{UNII_FILE})")
-    parser.add_argument("--rxnorm", default=None, help="an unpacked RxNorm release (the folder holding rrf/)")
+    parser.add_argument(
+        "--rxnorm", default=None, help="an unpacked RxNorm release: the folder holding rrf/, or that rrf folder"
+    )
+    parser.add_argument(
+        "--release-version",
+        default=None,
+        help="the release's version, when neither RXNSAB.RRF nor the folder name (RxNorm_full_MMDDYYYY) gives it",
+    )
+    parser.add_argument(
+        "--release-date", default=None, help="the release's date (YYYY-MM-DD), likewise; must agree with the release"
+    )
     parser.add_argument("--report", default=str(REPORT), help=f"change report, Markdown (default: {REPORT})")
-    parser.add_argument("--output", default=str(OUTPUT))
-    parser.add_argument("--baseline", default=str(OUTPUT), help="the vocabulary the report compares against")
+    parser.add_argument("--output", default=str(OUTPUT), help=f"the vocabulary file to write (default: {OUTPUT})")
+    parser.add_argument(
+        "--baseline",
+        default=str(OUTPUT),
+        help="the vocabulary this build replaces: the report compares against it, and what its RxNorm layer holds "
+        "is kept when a release no longer has it (default: the committed vocabulary)",
+    )
     args = parser.parse_args(argv)
+    if not args.rxnorm and (args.release_version or args.release_date):
+        parser.error("--release-version and --release-date describe the release given with --rxnorm")
+    prepare(args.output, "vocabulary")  # before the build: a path that cannot be written fails at once
+    prepare(args.report, "change report")
     sources = Path(args.sources)
-    release = rxnorm_release.read_release(args.rxnorm) if args.rxnorm else None
-    vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release)
-    output = Path(args.output)
-    try:
-        previous = json.loads(Path(args.baseline).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = None  # a first build: everything is added
+    baseline = read_baseline(args.baseline)
+    release = rxnorm_release.read_release(args.rxnorm, args.release_version, args.release_date) if args.rxnorm else None
+    learned_from = next((s for s in (baseline or {}).get("sources", ()) if s.get("id") == "rxnorm"), None)
+    if release is not None and learned_from and release.date < learned_from.get("date", ""):
+        # Everything the newer release taught would be reported as retired: almost certainly the wrong folder.
+        raise SystemExit(
+            f"{args.rxnorm}: release {release.version} ({release.date}) is older than the one the baseline "
+            f"{args.baseline} was built from ({learned_from['version']}, {learned_from['date']})"
+        )
+    vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
-    output.write_bytes(text.encode("utf-8"))  # same bytes whatever the locale or platform
-    report = Path(args.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(vocabulary_report.render(previous, vocabulary, found, release), encoding="utf-8")
-    print(json.dumps({"version": vocabulary["version"], **vocabulary["counts"], "report": str(report)}))
+    report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)
+    write(args.output, text, "vocabulary")
+    write(args.report, report, "change report")
+    summary = {"version": vocabulary["version"], **vocabulary["counts"], "report": str(args.report)}
+    if release is not None:
+        summary["release_products"] = found["products"]
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

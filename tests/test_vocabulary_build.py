@@ -1,8 +1,10 @@
 """The committed vocabulary is what scripts/build_vocabulary.py makes from the sources in the repository.
 
-The build reads only scripts/vocabulary/sources/ and scripts/vocabulary/curated.yaml (no network, no sibling
-folders), so a rebuild must give rules/knowledge/data/vocabulary.json byte for byte. If this fails after an edit to
-curated.yaml, a source file or the normal form in rules/knowledge/text.py, run `make vocabulary` and commit the result.
+The build reads only scripts/vocabulary/sources/, scripts/vocabulary/curated.yaml and, when the committed file
+has one, its RxNorm layer (what earlier monthly releases taught, kept as it is; no network, no sibling folders), so
+a rebuild must give rules/knowledge/data/vocabulary.json byte for byte, before and after a refresh. If this fails
+after an edit to curated.yaml, a source file or the normal form in rules/knowledge/text.py, run `make vocabulary`
+and commit the result.
 """
 
 import os

@@ -431,7 +431,7 @@ def _recognize_text_cached(vocabulary, text):
         result = result.merge(reading)
     if sig_text:
         result = result.merge(_read_sig_words(vocabulary, sig_text))
-    return result
+    return _set_aside_unreviewed(vocabulary, result)
 
 
 def normalise_ndc(code: str) -> tuple[str, ...] | None:
@@ -454,9 +454,22 @@ def normalise_ndc(code: str) -> tuple[str, ...] | None:
     return None
 
 
-def _record_recognition(record, code):
+def _set_aside_unreviewed(vocabulary, recognition):
+    """An ingredient no pharmacist has classified yet (vocabulary.unreviewed: new in an RxNorm release) is not
+    understood: it is reported with the words not understood, never shown as an ingredient of known (no) class.
+    The product's reviewed ingredients still count (an opioid with a new partner is still an opioid)."""
+    if not vocabulary.unreviewed or vocabulary.unreviewed.isdisjoint(recognition.ingredients):
+        return recognition
+    return replace(
+        recognition,
+        ingredients=tuple(i for i in recognition.ingredients if i not in vocabulary.unreviewed),
+        unmatched=recognition.unmatched + tuple(i for i in recognition.ingredients if i in vocabulary.unreviewed),
+    )
+
+
+def _record_recognition(vocabulary, record, code):
     flags = frozenset(record.get("f", ()))
-    return Recognition(tuple(record["i"]), flags, (code,), (), (record["d"],))
+    return _set_aside_unreviewed(vocabulary, Recognition(tuple(record["i"]), flags, (code,), (), (record["d"],)))
 
 
 def recognize_code(vocabulary: Vocabulary, system: str, code: str) -> Recognition:
@@ -465,7 +478,7 @@ def recognize_code(vocabulary: Vocabulary, system: str, code: str) -> Recognitio
     if system == RXNORM:
         record = vocabulary.rxcui.get(code)
         if record:
-            return _record_recognition(record, f"rxnorm:{code}")
+            return _record_recognition(vocabulary, record, f"rxnorm:{code}")
         ingredient = vocabulary.ingredient_rxcui.get(code)
         if ingredient:
             return Recognition((ingredient,), frozenset(), (f"rxnorm:{code}",), (), (ingredient,))
@@ -473,7 +486,7 @@ def recognize_code(vocabulary: Vocabulary, system: str, code: str) -> Recognitio
         candidates = normalise_ndc(code) or ()
         hits = [c for c in candidates if c in vocabulary.ndc]
         if len(hits) == 1:
-            return _record_recognition(vocabulary.ndc[hits[0]], f"ndc:{hits[0]}")
+            return _record_recognition(vocabulary, vocabulary.ndc[hits[0]], f"ndc:{hits[0]}")
     return EMPTY
 
 

@@ -33,6 +33,9 @@ class Vocabulary:
     ambiguous: dict[str, list[dict[str, Any]]]
     # where the knowledge came from: [{"id", "title", "version", "date"?}] (an RxNorm release when one was read)
     sources: tuple[dict[str, str], ...] = ()
+    # ingredients an RxNorm release brought that no pharmacist has classified yet: products and brands carry them,
+    # and the service reports them as not understood rather than as ordinary ingredients
+    unreviewed: frozenset[str] = frozenset()
 
     def lookup_name(self, key: str) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """Ingredients and flags for a normalised name key, or None."""
@@ -65,6 +68,7 @@ def load_vocabulary(path: str | os.PathLike[str] | None = None) -> Vocabulary:
             conditions=data["conditions"],
             ambiguous=data.get("ambiguous", {}),
             sources=tuple(data.get("sources", ())),
+            unreviewed=frozenset(data.get("unreviewed", ())),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise VocabularyError(f"vocabulary {path} is malformed: missing {error}") from error
