@@ -1,7 +1,6 @@
 """Read a JSON request body strictly: right content type, valid UTF-8, real JSON, bounded nesting."""
 
 import json
-import re
 
 from flask import request
 from marshmallow import ValidationError
@@ -16,16 +15,25 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+def _deeper_than(value, limit):
+    """True when a parsed JSON value nests objects and arrays more than `limit` deep (walked without recursion).
 
-
-def _depth(text):
-    """Maximum nesting depth of JSON text: strings removed, then only the brackets walked."""
-    depth = deepest = 0
-    for char in re.sub(r"[^\[\]{}]+", "", _STRING.sub("", text)):
-        depth += 1 if char in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
+    Walking the parsed value visits each object and array once; scanning the text for brackets outside strings
+    took a regular expression over the whole body (110 µs for a 30-medication body, issue 17's profile)."""
+    containers = (dict, list)
+    level = [value] if value.__class__ in containers else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            item
+            for container in level
+            for item in (container.values() if container.__class__ is dict else container)
+            if item.__class__ in containers
+        ]
+    return False
 
 
 class JSONTextError(ValueError):
@@ -47,7 +55,7 @@ def decode_json(raw):
     except ValueError as error:
         raise JSONTextError(f"not valid JSON: {error}") from error
     # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH opening brackets: most bodies are cleared by a count.
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+    if text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
         raise JSONTextError(f"nested too deeply (JSON nesting limit {MAX_DEPTH})")
     return value
 

@@ -7,6 +7,7 @@ import pytest
 from openapi_spec_validator import validate as validate_spec
 
 from schemas.check import CheckRequestSchema, CheckResponseSchema
+from service.requests import JSONTextError, decode_json
 
 NALTREXONE = {"id": "ldn", "name": "naltrexone 4.5 mg capsule", "compounded": True, "frequency": "QHS"}
 OXYCODONE = {"id": "oxy", "name": "oxyCODONE-acetaminophen (PERCOCET) 5-325 MG per tablet"}
@@ -123,6 +124,27 @@ def test_health_endpoints(client, contract, path):
 def test_openapi_is_served(client):
     response = client.get("/openapi.yaml")
     assert response.status_code == 200 and b"openapi: 3.1.0" in response.data
+
+
+@pytest.mark.parametrize(
+    ("value", "deeper"),
+    [
+        ("[" * 32 + "]" * 32, False),  # the limit itself
+        ("[" * 33 + "]" * 33, True),
+        ('{"a":' * 32 + "1" + "}" * 32, False),
+        ('{"a":' * 33 + "1" + "}" * 33, True),
+        ('[{"a": [' * 11 + "]}]" * 11, True),  # 33 levels mixing arrays and objects
+        ('[{"a": [' * 10 + "[[]]" + "]}]" * 10, False),  # 30 levels, then 2 more: exactly the limit
+        ('["[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["' + ", []" * 40 + "]", False),  # brackets in strings, many siblings
+    ],
+)
+def test_the_nesting_limit_is_exact(value, deeper):
+    """MAX_DEPTH nested levels pass and one more is refused, whether arrays, objects or both."""
+    if deeper:
+        with pytest.raises(JSONTextError, match="nested too deeply"):
+            decode_json(value.encode())
+    else:
+        decode_json(value.encode())
 
 
 @pytest.mark.parametrize(
