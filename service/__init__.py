@@ -3,7 +3,7 @@
 import logging
 from typing import TYPE_CHECKING
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 
 from service.json_provider import OrjsonProvider
 from service.logs import configure_logging, install_request_logging
@@ -42,14 +42,18 @@ def shared_checker(vocabulary_path):
     return _CHECKERS[vocabulary_path]
 
 
-def _observe(result):
-    """Note what a check found, for the access log line (codes and counts only, never names)."""
-    g.alert_codes = sorted({alert["code"] for alert in result.alerts})
-    g.unrecognized = sum(1 for med in result.medications if not med["recognized"])
+def _access_fields(ruleset):
+    """An observer noting what a check found, for the access log line (codes and counts only, never names)."""
     # Which knowledge answered, so an operator can tie a logged answer to a ruleset and vocabulary.
-    ruleset = current_app.extensions["ldn_pipeline"].checker.ruleset
-    g.ruleset_version = ruleset["version"]
-    g.vocabulary_version = ruleset["vocabulary_version"]
+    versions = {"ruleset_version": ruleset["version"], "vocabulary_version": ruleset["vocabulary_version"]}
+
+    def observe(result):
+        found = g._get_current_object().__dict__  # one context lookup for the four fields, not one each
+        found["alert_codes"] = sorted({alert["code"] for alert in result.alerts})
+        found["unrecognized"] = sum(1 for med in result.medications if not med["recognized"])
+        found.update(versions)
+
+    return observe
 
 
 def create_app(config=None):
@@ -71,7 +75,8 @@ def create_app(config=None):
     install_request_logging(app)
     security.install_security_headers(app)
     checker = shared_checker(app.config["VOCABULARY_PATH"])  # raises VocabularyError: never serve without it
-    app.extensions["ldn_pipeline"] = Pipeline(checker, app.config["MAX_MEDICATIONS"], observers=[_observe])
+    observers = [_access_fields(checker.ruleset)]
+    app.extensions["ldn_pipeline"] = Pipeline(checker, app.config["MAX_MEDICATIONS"], observers=observers)
     metrics.install_metrics(app)  # GET /metrics; adds an observer to the pipeline so checks are also counted
     app.register_blueprint(api.bp)
     app.register_blueprint(cds_hooks.bp)  # CDS Hooks 2.0: /cds-services (checks the EHR's JWT; see cds_auth)

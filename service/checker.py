@@ -54,33 +54,21 @@ MAX_SPELLED = 10  # unrecognized medications per request that get close spelling
 
 def medication_view(med: NormalisedMedication, spellings: Iterable[str] | None = ()) -> dict[str, Any]:
     """What the service understood of one medication, as the API shows it (absent values omitted)."""
+    line_view = med.derived.get("view")
+    if line_view is None:
+        line_view = med.derived["view"] = _line_view(med)
+    recognized, ingredients, classes, read = line_view
     view: dict[str, Any] = {
         "id": med.id,
-        "recognized": med.recognized,
-        "ingredients": list(med.ingredients),
-        "classes": sorted(med.classes),
+        "recognized": recognized,
+        "ingredients": list(ingredients),
+        "classes": list(classes),
         "status": med.status,
         "current": med.current,
     }
-    optional = {
-        "form": med.form,
-        "release": med.release,
-        "compounded": med.compounded or None,
-        "strength_mg": rounded(med.strength_mg),
-        "dose_mg": rounded(med.dose_mg),
-        "times_per_day": rounded(med.times_per_day),
-        "daily_dose_mg": rounded(med.daily_mg),
-        "as_needed": med.as_needed or None,
-        "bedtime": med.bedtime,
-        "tablet_fraction": rounded(med.tablet_fraction),
-    }
-    view.update({k: v for k, v in optional.items() if v is not None})
-    if med.matched:
-        view["matched"] = list(dict.fromkeys(med.matched))
-    if med.unmatched:
-        view["unmatched_terms"] = list(dict.fromkeys(med.unmatched))
-    if not med.recognized:
-        view["recognition"] = "partial" if med.identified else "none"
+    for key, value in read:
+        view[key] = list(value) if value.__class__ is tuple else value
+    # Rare, and made of objects: built fresh for each answer rather than shared between answers.
     if med.expansions:
         view["read_as"] = [{"term": term, "as": label} for term, label in dict.fromkeys(med.expansions)]
     if med.ambiguities:
@@ -100,6 +88,34 @@ def medication_view(med: NormalisedMedication, spellings: Iterable[str] | None =
     if spellings:
         view["suggestions"] = list(spellings)  # the contract's name for close spellings
     return view
+
+
+LineView = tuple[bool, tuple[str, ...], tuple[str, ...], tuple[tuple[str, Any], ...]]
+
+
+def _line_view(med: NormalisedMedication) -> LineView:
+    """What the view shows of the line alone, in its order: built once per distinct line (lists kept as tuples and
+    copied into each answer)."""
+    optional = {
+        "form": med.form,
+        "release": med.release,
+        "compounded": med.compounded or None,
+        "strength_mg": rounded(med.strength_mg),
+        "dose_mg": rounded(med.dose_mg),
+        "times_per_day": rounded(med.times_per_day),
+        "daily_dose_mg": rounded(med.daily_mg),
+        "as_needed": med.as_needed or None,
+        "bedtime": med.bedtime,
+        "tablet_fraction": rounded(med.tablet_fraction),
+    }
+    read: list[tuple[str, Any]] = [(key, value) for key, value in optional.items() if value is not None]
+    if med.matched:
+        read.append(("matched", tuple(dict.fromkeys(med.matched))))
+    if med.unmatched:
+        read.append(("unmatched_terms", tuple(dict.fromkeys(med.unmatched))))
+    if not med.recognized:
+        read.append(("recognition", "partial" if med.identified else "none"))
+    return med.recognized, tuple(med.ingredients), tuple(sorted(med.classes)), tuple(read)
 
 
 def condition_view(vocabulary: Vocabulary, condition: Mapping[str, Any]) -> dict[str, Any]:

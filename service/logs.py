@@ -151,30 +151,35 @@ def install_request_logging(app):
 
     @app.before_request
     def start_request():
-        g.request_id = clean_request_id(request.headers.get("X-Request-ID"))
-        g.started = time.perf_counter()
+        found = g._get_current_object().__dict__  # the proxies cost a context lookup per access: one each here
+        found["request_id"] = clean_request_id(request._get_current_object().headers.get("X-Request-ID"))
+        found["started"] = time.perf_counter()
 
     @app.after_request
     def finish_request(response):
-        request_id = g.get("request_id") or clean_request_id(None)
+        found = g._get_current_object().__dict__
+        current = request._get_current_object()
+        request_id = found.get("request_id") or clean_request_id(None)
         response.headers["X-Request-ID"] = request_id
-        started = g.get("started")
         # Health probes arrive every few seconds from orchestrators: keep them out of the info log.
-        level = logging.DEBUG if request.path in ("/healthz", "/readyz", "/metrics") else logging.INFO
+        level = logging.DEBUG if current.path in ("/healthz", "/readyz", "/metrics") else logging.INFO
+        if not access.isEnabledFor(level):
+            return response
+        started = found.get("started")
         access.log(
             level,
             "request",
             extra={
                 "event": "request",
                 "request_id": request_id,
-                "method": request.method,
-                "path": request.url_rule.rule if request.url_rule else "<unmatched>",
+                "method": current.method,
+                "path": current.url_rule.rule if current.url_rule else "<unmatched>",
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-                "alert_codes": g.get("alert_codes"),
-                "unrecognized": g.get("unrecognized"),
-                "ruleset_version": g.get("ruleset_version"),
-                "vocabulary_version": g.get("vocabulary_version"),
+                "alert_codes": found.get("alert_codes"),
+                "unrecognized": found.get("unrecognized"),
+                "ruleset_version": found.get("ruleset_version"),
+                "vocabulary_version": found.get("vocabulary_version"),
             },
         )
         return response

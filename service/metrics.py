@@ -2,6 +2,7 @@
 
 import os
 import time
+from typing import Any
 
 from flask import Response, abort, current_app, g, request
 from prometheus_client import (
@@ -103,10 +104,22 @@ def exposition():
     return generate_latest(REGISTRY)
 
 
+_CHILDREN: dict[tuple, Any] = {}  # (metric, label values) -> its child; every label set is bounded
+
+
+def _child(metric, *values):
+    """The metric's child for these label values: labels() takes a lock and checks every value on each call."""
+    key = (metric, *values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
 def record_check(result):
     """Count a check's alerts, its unrecognized medications and the time its steps took (no names)."""
     for alert in result.alerts:
-        ALERTS.labels(code=alert["code"], severity=alert["severity"]).inc()
+        _child(ALERTS, alert["code"], alert["severity"]).inc()
     MEDICATIONS.inc(len(result.medications))
     unrecognized = sum(1 for med in result.medications if not med["recognized"])
     if unrecognized:
@@ -132,11 +145,16 @@ def install_metrics(app):
     }
     BUILD_INFO.labels(**build_labels).set(1)
 
+    stated_by = []  # the processes that have stated the build info
+
     def observe(result):
         """Count the check."""
         record_check(result)
-        # Every worker that answered states which knowledge it used (a forked worker starts with zeroed values).
-        BUILD_INFO.labels(**build_labels).set(1)
+        # Every worker that answered states which knowledge it used (a forked worker starts with zeroed values):
+        # once per process, the first time it answers.
+        if stated_by[-1:] != [os.getpid()]:
+            BUILD_INFO.labels(**build_labels).set(1)
+            stated_by.append(os.getpid())
 
     pipeline.observe(observe)
     app.extensions["ldn_feedback"] = record_feedback
@@ -151,12 +169,11 @@ def install_metrics(app):
     @app.after_request
     def count_request(response):
         started = g.get("metrics_started")
-        endpoint = endpoint_label()
-        method = request.method if request.method in KNOWN_METHODS else "other"
-        labels = {"endpoint": endpoint, "method": method, "status": str(response.status_code)}
-        REQUESTS.labels(**labels).inc()
+        method = request.method
+        labels = (endpoint_label(), method if method in KNOWN_METHODS else "other", str(response.status_code))
+        _child(REQUESTS, *labels).inc()
         if started is not None:
-            REQUEST_SECONDS.labels(**labels).observe(time.perf_counter() - started)
+            _child(REQUEST_SECONDS, *labels).observe(time.perf_counter() - started)
         return response
 
     def metrics():

@@ -266,11 +266,22 @@ def test_routing_errors_are_problems(client, method, path, status):
 
 
 def test_security_headers_and_request_id_on_every_response(client):
-    for response in (client.get("/healthz"), client.post("/v1/check", data=b"{", content_type="application/json")):
+    responses = (
+        client.get("/healthz"),
+        client.post("/v1/check", data=b"{", content_type="application/json"),
+        client.post("/v1/check", json={"medications": [{"name": "aspirin"}]}),
+        client.get("/"),
+        client.get("/nowhere"),
+        client.get("/v1/check"),
+        client.get("/cds-services"),
+    )
+    for response in responses:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Request-ID"]
+        for name in ("X-Content-Type-Options", "Cache-Control", "X-Frame-Options", "Content-Security-Policy"):
+            assert len(response.headers.getlist(name)) == 1, (response.request.path, name)
     response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
 

@@ -84,6 +84,9 @@ class NormalisedMedication:
     expansions: tuple[tuple[str, str], ...] = ()  # (word as written, what it was read as)
     ambiguities: tuple[tuple[Ambiguity, bool], ...] = ()  # (Ambiguity, whether its readings differ for any rule)
     possible_classes: frozenset[str] = frozenset()  # classes an unresolved word could add
+    # What other layers derive from the line's fields alone (the API's view of them), kept with the line's cached
+    # reading and shared by every medication made from it; never anything from the id, status or dates.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def possible_opioid(self) -> bool:
