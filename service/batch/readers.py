@@ -7,7 +7,7 @@ import hashlib
 import io
 from array import array
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from service.batch.records import CsvPatient, CsvRow, InputItem, NdjsonLine, UnreadableLine
 
@@ -137,7 +137,15 @@ def csv_columns(header: list[str]) -> list[str]:
 def csv_rows(stream: BinaryIO) -> Iterator[CsvRow | UnreadableLine]:
     """The usable data rows of a CSV file and the rows that cannot be used; a bad header is a UsageError."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
+    try:
+        yield from _csv_rows(csv.reader(text))
+    finally:
+        # The caller owns the stream: the wrapper, dropped, would close it behind the caller's back (and warn).
+        if not stream.closed:
+            text.detach()
+
+
+def _csv_rows(reader: Any) -> Iterator[CsvRow | UnreadableLine]:
     try:
         header = next(reader)
     except StopIteration:
