@@ -103,7 +103,9 @@ def failures(stderr: str) -> set[str]:
 def summary_counts(stderr: str) -> dict[str, int]:
     return {
         key: int(value)
-        for key, value in re.findall(r"^  (patients checked|lines failed|patients with alerts|alerts):\s+(\d+)$", stderr, re.M)
+        for key, value in re.findall(
+            r"^  (patients checked|lines failed|patients with alerts|alerts):\s+(\d+)$", stderr, re.M
+        )
     }
 
 
