@@ -122,7 +122,8 @@ def worker_memory(batches):
         pass
     before = _vm_kib("VmRSS")
     pool.ensure_worker(None, spark.DEFAULT_MAX_MEDICATIONS, "2026-11-25")  # the checker the command builds
-    yield pa.RecordBatch.from_pylist([{"pid": os.getpid(), "before_kib": before, "after_kib": _vm_kib("VmRSS")}])
+    after = {"after_kib": _vm_kib("VmRSS"), "address_space_kib": _vm_kib("VmSize")}
+    yield pa.RecordBatch.from_pylist([{"pid": os.getpid(), "before_kib": before, **after}])
 
 
 def spark_child(args: argparse.Namespace) -> None:
@@ -136,11 +137,14 @@ def spark_child(args: argparse.Namespace) -> None:
     if args.memory:
         # Fresh workers report their RSS with pyspark, pyarrow and pandas imported, then with a checker built.
         probe = spark.range(args.cores * 8, numPartitions=args.cores * 4)
-        memory = probe.mapInArrow(worker_memory, "pid long, before_kib long, after_kib long").collect()
+        memory = probe.mapInArrow(
+            worker_memory, "pid long, before_kib long, after_kib long, address_space_kib long"
+        ).collect()
         first = {}
         for row in memory:  # a reused worker reports again, its checker already built: keep its first report
-            first.setdefault(row["pid"], [round(row["before_kib"] / 1024, 1), round(row["after_kib"] / 1024, 1)])
-        print(json.dumps({"worker_rss_mib_before_after": list(first.values())}), flush=True)
+            sizes = (row["before_kib"], row["after_kib"], row["address_space_kib"])
+            first.setdefault(row["pid"], [round(size / 1024, 1) for size in sizes])
+        print(json.dumps({"worker_mib_rss_before_rss_after_address_space": list(first.values())}), flush=True)
         return
     for name, path in (("first_job_s", args.first_input), ("steady_job_s", args.input)):
         output = Path(args.scratch) / name
@@ -240,11 +244,11 @@ def markdown(report: dict) -> str:
             f"| {run['jvm_peak_rss_mib']} | {', '.join(map(str, run['python_worker_peak_rss_mib']))} "
             f"| {run['jvm_cpu_s']} / {run['python_cpu_s']} |"
         )
-    pairs = report["worker_memory"]["worker_rss_mib_before_after"]
+    sizes = report["worker_memory"]["worker_mib_rss_before_rss_after_address_space"]
     lines += [
         "",
-        "Spark Python workers, RSS before → after building the checker (MiB): "
-        + ", ".join(f"{before} → {after}" for before, after in pairs),
+        "Fresh Spark Python workers, RSS before → after building the checker (address space after), MiB: "
+        + ", ".join(f"{before} → {after} ({space})" for before, after, space in sizes),
     ]
     lines += ["", "Scaling 1 → 2 cores (patients/s at 2 over patients/s at 1):"]
     for engine, ratio in report["scaling"].items():
