@@ -306,13 +306,80 @@ def test_as_of_and_input_format_mean_the_same(spark, tmp_path, as_of, severity):
     assert record["code"] == ("opioid-free-interval" if severity else None)
 
 
-def test_dataframe_of_requests(spark):
+def test_dataframe_of_requests_gives_the_local_records(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    from service.batch.spark import alerts
+
+    assert local(NDJSON, "-o", tmp_path / "local.ndjson")[0] == 0
+    # A `line` column numbers the rows (else Spark's row ids do); the request without patient_id takes it as its id.
+    requests = spark.read.json(str(NDJSON)).withColumn("line", F.monotonically_increasing_id() + 1)
+    assert requests.select("line").collect() == [(n,) for n in range(1, 6)]  # one small file: one partition
+    found = alerts(requests)
+    assert found.columns == ["patient_id", "line", "code", "severity", "rule", "medications", "summary"]
+    assert as_set([row.asDict() for row in found.collect()]) == as_set(read_ndjson(tmp_path / "local.ndjson"))
+
+
+def test_dataframe_of_typed_medication_rows_with_errors(spark):
+    """Dates, numbers and booleans in typed columns mean what their text means in a CSV cell."""
+    import datetime
+
     from service.batch.spark import screen
 
-    frame = spark.read.json(str(NDJSON))
-    screening = screen(frame)
-    got = screening.alerts().collect()
-    codes = {(r["patient_id"], r["code"]) for r in got}
-    assert ("P-001", "opioid-use") in codes and ("P-002", None) in codes
-    assert screening.summary().patients == 5
-    assert screening.errors().count() == 0
+    day = datetime.date
+    rows = spark.createDataFrame(
+        [
+            ("MRN-7", "c1", "tramadol 50 mg tablet", day(2026, 10, 1), 30, None, None, 11),
+            ("MRN-9", None, "oxycodone 5 mg tablet", None, None, True, None, 12),
+            ("MRN-7", "c2", "tramadol 50 mg tablet", day(2026, 11, 10), 10, None, None, 13),
+            ("", None, "lisinopril 10 mg tablet", None, None, None, None, 14),
+            ("MRN-7", "ldn", "naltrexone 1.5 mg capsule (compounded)", None, None, None, "proposed", 15),
+            ("MRN-9", None, "naltrexone 4.5 mg capsule", None, 7, None, None, 16),
+        ],
+        "patient_id string, id string, name string, dispensed_on date, days_supply int, as_needed boolean,"
+        " status string, line long",
+    )
+    screening = screen(rows, as_of="2026-11-25")
+    try:
+        found = {(r["patient_id"], r["line"], r["code"], r["severity"]) for r in screening.alerts().collect()}
+        assert found == {("MRN-7", 11, "opioid-free-interval", "critical")}
+        errors = {(r["line"], r["last_line"], r["message"]) for r in screening.errors().collect()}
+        assert errors == {
+            (14, 14, "line 14: empty patient_id; skipped"),
+            (
+                12,
+                16,
+                "line 16 (patient 'MRN-9', lines 12-16): medications[1].days_supply: Needs dispensed_on: a supply"
+                " covers days from the day it was dispensed.; patient skipped",
+            ),
+        }
+        summary = screening.summary()
+        assert (summary.patients, summary.failed, summary.alerts) == (1, 3, 1)
+    finally:
+        screening.unpersist()
+
+
+def test_a_misnamed_column_is_refused_not_ignored(spark):
+    from service.batch.readers import UsageError
+    from service.batch.spark import alerts
+
+    rows = spark.createDataFrame(
+        [("P1", "lisinopril 10 mg tablet", "blue")], "patient_id string, name string, colour string"
+    )
+    with pytest.raises(UsageError, match="unknown CSV column"):
+        alerts(rows)
+
+
+def test_the_readme_example_runs(spark, capsys):
+    """The DataFrame example in the README is executed as written, from the repository root."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### The DataFrame API (notebooks)", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"tests/fixtures/', f'"{ROOT}/tests/fixtures/')  # Spark resolves paths from its own start
+    namespace = {"spark": spark}
+    exec(compile(code, "README.md", "exec"), namespace)
+    shown = capsys.readouterr().out
+    assert "opioid-use" in shown and "opioid-dependence" in shown  # the high and critical alerts
+    assert "4 patients, 3 alerts:" in shown
+    high = {(r["patient_id"], r["code"]) for r in namespace["found"].filter("severity = 'high'").collect()}
+    assert high == {("P-001", "opioid-use")}
