@@ -307,7 +307,7 @@ def test_as_of_and_input_format_mean_the_same(spark, tmp_path, as_of, severity):
 
 
 def test_dataframe_of_requests_gives_the_local_records(spark, tmp_path):
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
 
     from service.batch.spark import alerts
 
