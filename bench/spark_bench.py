@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,18 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
     except (OSError, IndexError, ValueError):
         return None
     return cmdline, rss, cpu
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process tree: each live process's own and its reaped children's (utime, stime, cutime, cstime)."""
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15]) / TICKS
+    return total
 
 
 class TreeSampler(threading.Thread):
@@ -146,11 +159,12 @@ def spark_child(args: argparse.Namespace) -> None:
             first.setdefault(row["pid"], [round(size / 1024, 1) for size in sizes])
         print(json.dumps({"worker_mib_rss_before_rss_after_address_space": list(first.values())}), flush=True)
         return
-    for name, path in (("first_job_s", args.first_input), ("steady_job_s", args.input)):
+    for name, path in (("first_job", args.first_input), ("steady_job", args.input)):
         output = Path(args.scratch) / name
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), tree_cpu(os.getpid())
         status = cli.main([str(path), "-o", str(output), "--engine", "spark", "--no-progress", "--format", "ndjson"])
-        timings[name] = time.perf_counter() - started
+        timings[f"{name}_s"] = time.perf_counter() - started
+        timings[f"{name}_cpu_s"] = tree_cpu(os.getpid()) - cpu  # the JVM's and the Python workers' CPU
         if status != 0:
             raise SystemExit(f"the Spark run on {path} exited {status}")
         shutil.rmtree(output)
@@ -179,6 +193,7 @@ def run_spark(path: Path, first_path: Path, patients: int, first: int, cores: in
         **timings,
         "patients_per_second": round(rate),
         "per_core": round(rate / cores),
+        "patients_per_cpu_second": round(patients / timings["steady_job_cpu_s"]),
         # What the first job cost beyond checking its patients at the steady rate: workers, checkers, stages.
         "first_job_overhead_s": round(timings["first_job_s"] - first / rate, 2),
         **sampler.report(),
@@ -196,15 +211,24 @@ def worker_memory_run(cores: int, path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_local(path: Path, patients: int, workers: int) -> dict:
     before = loadavg()
+    cpu = _children_cpu()
     result = run_once(path, patients, workers)
+    cpu = _children_cpu() - cpu  # the command and its workers (each waited for by its parent)
     return {
         "engine": f"local --workers {workers}",
         "cores": workers,
         "seconds": result["seconds"],
         "patients_per_second": result["patients_per_second"],
         "per_core": result["per_core"],
+        "cpu_s": round(cpu, 1),
+        "patients_per_cpu_second": round(patients / cpu),
         "peak_rss_total_mib": result["peak_rss_total_mib"],
         "loadavg_before": before,
         "loadavg_after": loadavg(),
@@ -218,24 +242,25 @@ def markdown(report: dict) -> str:
         f"Machine: {report['machine']}. Input: {report['patients']} synthetic patients (bench/batch_bench.py), "
         f"NDJSON, {report['input_mib']} MiB. Command: `{report['command']}`.",
         "",
-        "| engine | time (s) | patients/s | per core | load before → after |",
-        "|---|---|---|---|---|",
+        "| engine | time (s) | patients/s | per core | CPU s | patients per CPU second | load before → after |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in report["local"]:
         lines.append(
             f"| {run['engine']} | {run['seconds']} | {run['patients_per_second']} | {run['per_core']} "
-            f"| {run['loadavg_before']} → {run['loadavg_after']} |"
+            f"| {run['cpu_s']} | {run['patients_per_cpu_second']} | {run['loadavg_before']} → {run['loadavg_after']} |"
         )
     for run in report["spark"]:
         lines.append(
             f"| {run['engine']} (warm session) | {run['steady_job_s']} | {run['patients_per_second']} "
-            f"| {run['per_core']} | {run['loadavg_before']} → {run['loadavg_after']} |"
+            f"| {run['per_core']} | {run['steady_job_cpu_s']} | {run['patients_per_cpu_second']} "
+            f"| {run['loadavg_before']} → {run['loadavg_after']} |"
         )
     lines += [
         "",
         "| Spark | session start (s) | first job, "
         f"{report['first']} patients (s) | its overhead (s) | JVM peak RSS (MiB) | Python worker peak RSS (MiB) "
-        "| CPU s: JVM / Python |",
+        "| CPU s over the child's life: JVM / Python |",
         "|---|---|---|---|---|---|---|",
     ]
     for run in report["spark"]:

@@ -161,17 +161,21 @@ def _csv_rows(reader: Any) -> Iterator[CsvRow | UnreadableLine]:
         except csv.Error as error:
             yield UnreadableLine(reader.line_num, f"unreadable CSV row: {error}")
             continue
-        line_no = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(columns):
-            yield UnreadableLine(line_no, f"expected {len(columns)} columns, got {len(row)}")
-            continue
-        cells = dict(zip(columns, row, strict=True))
-        if not cells["patient_id"].strip():
-            yield UnreadableLine(line_no, "empty patient_id")
-            continue
-        yield CsvRow(line_no, cells)
+        item = csv_row(reader.line_num, columns, row)
+        if item is not None:
+            yield item
+
+
+def csv_row(line_no: int, columns: list[str], row: list[str]) -> CsvRow | UnreadableLine | None:
+    """The item of one CSV data row (None for a blank one): the rule both engines share."""
+    if not any(cell.strip() for cell in row):
+        return None
+    if len(row) != len(columns):
+        return UnreadableLine(line_no, f"expected {len(columns)} columns, got {len(row)}")
+    cells = dict(zip(columns, row, strict=True))
+    if not cells["patient_id"].strip():
+        return UnreadableLine(line_no, "empty patient_id")
+    return CsvRow(line_no, cells)
 
 
 def patient_of(row: CsvRow) -> str:

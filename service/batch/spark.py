@@ -28,7 +28,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from schemas.check import DEFAULT_MAX_MEDICATIONS
 from service.batch.pool import check_item, ensure_worker, repeated_patient
-from service.batch.readers import MAX_LINE_BYTES, UsageError, csv_columns, csv_rows, ndjson_item, patient_of
+from service.batch.readers import MAX_LINE_BYTES, UsageError, csv_columns, csv_row, csv_rows, ndjson_item, patient_of
 from service.batch.records import (
     AlertRow,
     CheckOutcome,
@@ -194,24 +194,16 @@ def _csv_file_rows(lines: Iterator[bytes]) -> Iterator[CsvRow | UnreadableLine]:
     return csv_rows(io.BufferedReader(_JoinedLines(lines)))
 
 
+def _row_record(file: str | None, row: CsvRow | UnreadableLine) -> dict[str, Any]:
+    if isinstance(row, UnreadableLine):
+        return {FILE: file, LINE: row.line, "patient_id": None, "cells": None, "reason": row.reason}
+    return {FILE: file, LINE: row.line, "patient_id": patient_of(row), "cells": _cell_bytes(row), "reason": None}
+
+
 def frame_csv(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """CSV lines into rows keyed by patient, with the local reader's line numbers and errors."""
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for file, lines in _by_file(batches):
-            for row in _csv_file_rows(lines):
-                if isinstance(row, UnreadableLine):
-                    yield {FILE: file, LINE: row.line, "patient_id": None, "cells": None, "reason": row.reason}
-                else:
-                    yield {
-                        FILE: file,
-                        LINE: row.line,
-                        "patient_id": patient_of(row),
-                        "cells": _cell_bytes(row),
-                        "reason": None,
-                    }
-
-    return _batches(rows(), ROWS)
+    rows = (_row_record(file, row) for file, lines in _by_file(batches) for row in _csv_file_rows(lines))
+    return _batches(rows, ROWS)
 
 
 def csv_header_problems(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -272,19 +264,11 @@ def frame_medication_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Reco
 
     def rows() -> Iterator[dict[str, Any]]:
         for batch in batches:
+            columns = [name for name in batch.schema.names if name not in (FILE, LINE)]
             for values in batch.to_pylist():
-                file, line = values.pop(FILE), values.pop(LINE)
-                row = CsvRow(line, {column: _cell_text(value) for column, value in values.items()})
-                if not patient_of(row):
-                    yield {FILE: file, LINE: line, "patient_id": None, "cells": None, "reason": "empty patient_id"}
-                else:
-                    yield {
-                        FILE: file,
-                        LINE: line,
-                        "patient_id": patient_of(row),
-                        "cells": _cell_bytes(row),
-                        "reason": None,
-                    }
+                row = csv_row(values[LINE], columns, [_cell_text(values[column]) for column in columns])
+                if row is not None:
+                    yield _row_record(values[FILE], row)
 
     return _batches(rows(), ROWS)
 
