@@ -16,7 +16,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -64,7 +63,7 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
-        cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        cpu = sum(int(value) for value in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
     except (OSError, IndexError, ValueError):
         return None
     return cmdline, rss, cpu
@@ -83,7 +82,7 @@ def tree_cpu(pid: int) -> float:
 
 
 class TreeSampler(threading.Thread):
-    """Peak RSS and last-seen CPU time of every process under `pid`, grouped as JVM and Spark Python workers."""
+    """Peak RSS and last-seen CPU time (own and reaped children's) of every process under `pid` but `pid` itself."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -92,18 +91,18 @@ class TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            for pid in _tree(self.pid):
+            for pid in _tree(self.pid)[1:]:
                 stat = _stat(pid)
                 if stat is None:
                     continue
                 cmdline, rss, cpu = stat
-                kind = (
-                    "jvm" if "java" in cmdline.split(" ", 1)[0] else "worker" if "pyspark.daemon" in cmdline else None
-                )
-                if kind:
-                    entry = self.seen.setdefault(pid, {"kind": kind, "rss": 0, "cpu": 0.0})
-                    entry["rss"], entry["cpu"] = max(entry["rss"], rss), max(entry["cpu"], cpu)
+                kind = "jvm" if "java" in cmdline.split(" ", 1)[0] else "worker" if "pyspark.daemon" in cmdline else ""
+                entry = self.seen.setdefault(pid, {"kind": kind, "rss": 0, "cpu": 0.0})
+                entry["rss"], entry["cpu"] = max(entry["rss"], rss), max(entry["cpu"], cpu)
             time.sleep(0.05)
+
+    def cpu(self) -> float:
+        return sum(entry["cpu"] for entry in self.seen.values())
 
     def report(self) -> dict:
         jvm = [e for e in self.seen.values() if e["kind"] == "jvm"]
@@ -211,16 +210,15 @@ def worker_memory_run(cores: int, path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_local(path: Path, patients: int, workers: int) -> dict:
     before = loadavg()
-    cpu = _children_cpu()
+    # The pool's workers are the fork server's children, which no one waits for: sampled, as in the Spark runs.
+    sampler = TreeSampler(os.getpid())
+    sampler.start()
     result = run_once(path, patients, workers)
-    cpu = _children_cpu() - cpu  # the command and its workers (each waited for by its parent)
+    sampler.done.set()
+    sampler.join()
+    cpu = sampler.cpu()
     return {
         "engine": f"local --workers {workers}",
         "cores": workers,
