@@ -63,7 +63,7 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
-        cpu = sum(int(value) for value in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS  # its own: a reaped child is counted as itself
     except (OSError, IndexError, ValueError):
         return None
     return cmdline, rss, cpu
@@ -82,7 +82,7 @@ def tree_cpu(pid: int) -> float:
 
 
 class TreeSampler(threading.Thread):
-    """Peak RSS and last-seen CPU time (own and reaped children's) of every process under `pid` but `pid` itself."""
+    """Peak RSS and last-seen CPU time of every process under `pid` but `pid` itself (lost: a process's last 50 ms)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -98,6 +98,7 @@ class TreeSampler(threading.Thread):
                 cmdline, rss, cpu = stat
                 kind = "jvm" if "java" in cmdline.split(" ", 1)[0] else "worker" if "pyspark.daemon" in cmdline else ""
                 entry = self.seen.setdefault(pid, {"kind": kind, "rss": 0, "cpu": 0.0})
+                entry["kind"] = kind  # spark-submit's shell script becomes the JVM under the same pid
                 entry["rss"], entry["cpu"] = max(entry["rss"], rss), max(entry["cpu"], cpu)
             time.sleep(0.05)
 
