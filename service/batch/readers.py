@@ -7,7 +7,7 @@ import hashlib
 import io
 from array import array
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from service.batch.records import CsvPatient, CsvRow, InputItem, NdjsonLine, UnreadableLine
 
@@ -137,7 +137,15 @@ def csv_columns(header: list[str]) -> list[str]:
 def csv_rows(stream: BinaryIO) -> Iterator[CsvRow | UnreadableLine]:
     """The usable data rows of a CSV file and the rows that cannot be used; a bad header is a UsageError."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
+    try:
+        yield from _csv_rows(csv.reader(text))
+    finally:
+        # The caller owns the stream: the wrapper, dropped, would close it behind the caller's back (and warn).
+        if not stream.closed:
+            text.detach()
+
+
+def _csv_rows(reader: Any) -> Iterator[CsvRow | UnreadableLine]:
     try:
         header = next(reader)
     except StopIteration:
@@ -153,17 +161,21 @@ def csv_rows(stream: BinaryIO) -> Iterator[CsvRow | UnreadableLine]:
         except csv.Error as error:
             yield UnreadableLine(reader.line_num, f"unreadable CSV row: {error}")
             continue
-        line_no = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(columns):
-            yield UnreadableLine(line_no, f"expected {len(columns)} columns, got {len(row)}")
-            continue
-        cells = dict(zip(columns, row, strict=True))
-        if not cells["patient_id"].strip():
-            yield UnreadableLine(line_no, "empty patient_id")
-            continue
-        yield CsvRow(line_no, cells)
+        item = csv_row(reader.line_num, columns, row)
+        if item is not None:
+            yield item
+
+
+def csv_row(line_no: int, columns: list[str], row: list[str]) -> CsvRow | UnreadableLine | None:
+    """The item of one CSV data row (None for a blank one): the rule both engines share."""
+    if not any(cell.strip() for cell in row):
+        return None
+    if len(row) != len(columns):
+        return UnreadableLine(line_no, f"expected {len(columns)} columns, got {len(row)}")
+    cells = dict(zip(columns, row, strict=True))
+    if not cells["patient_id"].strip():
+        return UnreadableLine(line_no, "empty patient_id")
+    return CsvRow(line_no, cells)
 
 
 def patient_of(row: CsvRow) -> str:

@@ -1,9 +1,10 @@
 """Screening on Apache Spark: what the executors run, and the DataFrame API for notebooks.
 
 Every function handed to Spark is a module-level function (pickled by reference) given a small `Settings`; each
-Python worker builds its pipeline once (`pool.ensure_worker`) and then checks Arrow batches, so nothing is pickled
-per row. Only DataFrame operations are used (mapInArrow, applyInArrow, windows): they run on classic clusters and on
-Spark Connect (Databricks shared and serverless compute), where RDDs are not available.
+Spark Python worker builds its pipeline once (`pool.ensure_worker`) and then checks Arrow batches, so nothing is
+pickled per row. Framing, checking, records and the summary are the local engine's own functions, applied to the
+rows Spark hands over. Only DataFrame operations are used (mapInArrow, applyInArrow, a window), no RDDs, so the
+DataFrame API has nothing that Spark Connect lacks (not tested here: the tests run a classic local[2] session).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import io
 import itertools
 import json
 import pickle
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from schemas.check import DEFAULT_MAX_MEDICATIONS
 from service.batch.pool import check_item, ensure_worker, repeated_patient
-from service.batch.readers import MAX_LINE_BYTES, csv_columns, csv_rows, ndjson_item, patient_of
+from service.batch.readers import MAX_LINE_BYTES, UsageError, csv_columns, csv_row, csv_rows, ndjson_item, patient_of
 from service.batch.records import (
     AlertRow,
     CheckOutcome,
@@ -193,24 +194,16 @@ def _csv_file_rows(lines: Iterator[bytes]) -> Iterator[CsvRow | UnreadableLine]:
     return csv_rows(io.BufferedReader(_JoinedLines(lines)))
 
 
+def _row_record(file: str | None, row: CsvRow | UnreadableLine) -> dict[str, Any]:
+    if isinstance(row, UnreadableLine):
+        return {FILE: file, LINE: row.line, "patient_id": None, "cells": None, "reason": row.reason}
+    return {FILE: file, LINE: row.line, "patient_id": patient_of(row), "cells": _cell_bytes(row), "reason": None}
+
+
 def frame_csv(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """CSV lines into rows keyed by patient, with the local reader's line numbers and errors."""
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for file, lines in _by_file(batches):
-            for row in _csv_file_rows(lines):
-                if isinstance(row, UnreadableLine):
-                    yield {FILE: file, LINE: row.line, "patient_id": None, "cells": None, "reason": row.reason}
-                else:
-                    yield {
-                        FILE: file,
-                        LINE: row.line,
-                        "patient_id": patient_of(row),
-                        "cells": _cell_bytes(row),
-                        "reason": None,
-                    }
-
-    return _batches(rows(), ROWS)
+    rows = (_row_record(file, row) for file, lines in _by_file(batches) for row in _csv_file_rows(lines))
+    return _batches(rows, ROWS)
 
 
 def csv_header_problems(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -219,7 +212,7 @@ def csv_header_problems(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Record
     for file, lines in _by_file(batches):
         try:
             next(_csv_file_rows(lines), None)
-        except Exception as error:  # noqa: BLE001  (a UsageError, or a header longer than the lines sent)
+        except UsageError as error:
             problems.append({"file": file, "problem": str(error)})
     yield pa.RecordBatch.from_pylist(problems, schema=to_arrow_schema(HEADER_PROBLEMS))
 
@@ -271,19 +264,11 @@ def frame_medication_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Reco
 
     def rows() -> Iterator[dict[str, Any]]:
         for batch in batches:
+            columns = [name for name in batch.schema.names if name not in (FILE, LINE)]
             for values in batch.to_pylist():
-                file, line = values.pop(FILE), values.pop(LINE)
-                row = CsvRow(line, {column: _cell_text(value) for column, value in values.items()})
-                if not patient_of(row):
-                    yield {FILE: file, LINE: line, "patient_id": None, "cells": None, "reason": "empty patient_id"}
-                else:
-                    yield {
-                        FILE: file,
-                        LINE: line,
-                        "patient_id": patient_of(row),
-                        "cells": _cell_bytes(row),
-                        "reason": None,
-                    }
+                row = csv_row(values[LINE], columns, [_cell_text(values[column]) for column in columns])
+                if row is not None:
+                    yield _row_record(values[FILE], row)
 
     return _batches(rows(), ROWS)
 
@@ -408,14 +393,10 @@ def _tasks(frame: DataFrame) -> int:
     return max(1, cores) * TASKS_PER_CORE
 
 
-def _mapped(frame: DataFrame, function: Callable[..., Iterator[pa.RecordBatch]], schema: T.StructType) -> DataFrame:
-    return frame.mapInArrow(function, schema)
-
-
 def outcomes_of_lines(lines: DataFrame, settings: Settings) -> DataFrame:
     """Check LINES items; a later record of a patient_id already checked becomes an error, as in the local engine."""
     tasks = _tasks(lines)
-    checked = _mapped(lines.repartition(tasks), functools.partial(check_lines, settings), OUTCOMES)
+    checked = lines.repartition(tasks).mapInArrow(functools.partial(check_lines, settings), OUTCOMES)
     # Partitioned by patient_id once, with the task count chosen here: the window reuses it, no second shuffle.
     checked = checked.repartition(tasks, "patient_id")
     in_input_order = Window.partitionBy("patient_id").orderBy(FILE, "first")
@@ -433,7 +414,7 @@ def outcomes_of_rows(rows: DataFrame, settings: Settings) -> DataFrame:
 
     checked = by_patient.applyInArrow(check, OUTCOMES)
     unusable = rows.filter(F.col("reason").isNotNull())
-    return checked.unionByName(_mapped(unusable, functools.partial(check_unusable_rows, settings), OUTCOMES))
+    return checked.unionByName(unusable.mapInArrow(functools.partial(check_unusable_rows, settings), OUTCOMES))
 
 
 def _with_position(frame: DataFrame) -> DataFrame:
@@ -451,14 +432,14 @@ def outcomes_of_frame(frame: DataFrame, settings: Settings) -> DataFrame:
     """Check a DataFrame of check requests (a `medications` column) or of medication rows (the CSV columns)."""
     frame = _with_position(frame)
     if "medications" in frame.columns:
-        return outcomes_of_lines(_mapped(frame, frame_requests, LINES), settings)
+        return outcomes_of_lines(frame.mapInArrow(frame_requests, LINES), settings)
     # Columns are refused (UsageError) as a CSV header with the same names would be: a misnamed column is not ignored.
     names = [name for name in frame.columns if name not in (FILE, LINE)]
     columns = csv_columns(names)
     renamed = frame.select(
         FILE, LINE, *(F.col(f"`{name}`").alias(column) for name, column in zip(names, columns, strict=True))
     )
-    return outcomes_of_rows(_mapped(renamed, frame_medication_rows, ROWS), settings)
+    return outcomes_of_rows(renamed.mapInArrow(frame_medication_rows, ROWS), settings)
 
 
 @dataclass
@@ -471,7 +452,7 @@ class Screening:
         """The local engine's records; `csv` gives them as CSV cells (text, spreadsheet-safe, `;`-joined ids)."""
         csv = output_format == "csv"
         checked = self.outcomes.filter(F.col("checked"))
-        return _mapped(checked, functools.partial(alert_records, csv), ALERTS_CSV if csv else ALERTS)
+        return checked.mapInArrow(functools.partial(alert_records, csv), ALERTS_CSV if csv else ALERTS)
 
     def errors(self) -> DataFrame:
         """One record per line (or patient's rows) that could not be checked: file, line, last_line, message."""
@@ -483,9 +464,18 @@ class Screening:
     def summary(self) -> Summary:
         """The run's Summary, as the local engine prints it, merged from one per partition."""
         summary = Summary()
-        for row in _mapped(self.outcomes, summarise, SUMMARIES).collect():
+        for row in self.outcomes.mapInArrow(summarise, SUMMARIES).collect():
             summary.merge(pickle.loads(row["summary"]))  # our own executors' objects, never outside input
         return summary
+
+    def unpersist(self) -> None:
+        """Free the persisted check once its alerts, errors and summary are taken."""
+        self.outcomes.unpersist()
+
+
+def _settings(as_of: str | None, max_medications: int, vocabulary: str | None) -> Settings:
+    # One check date for every executor: today (UTC) on the driver, unless given.
+    return Settings(vocabulary, max_medications, as_of or datetime.datetime.now(datetime.UTC).date().isoformat())
 
 
 def screen(
@@ -495,14 +485,17 @@ def screen(
     max_medications: int = DEFAULT_MAX_MEDICATIONS,
     vocabulary: str | None = None,
 ) -> Screening:
-    """Screen a DataFrame of check requests (a `medications` column) or of medication rows (the CSV columns).
-
-    `as_of` defaults to today (UTC) on the driver; `vocabulary` must be a path every executor can read.
-    """
-    settings = Settings(vocabulary, max_medications, as_of or datetime.datetime.now(datetime.UTC).date().isoformat())
-    return Screening(outcomes_of_frame(frame, settings).persist())
+    """Screen a DataFrame of check requests or medication rows once (persisted) for its alerts, errors and summary."""
+    return Screening(outcomes_of_frame(frame, _settings(as_of, max_medications, vocabulary)).persist())
 
 
-def alerts(frame: DataFrame, **options: Any) -> DataFrame:
-    """`screen(frame, **options).alerts()`: patient_id, line, code, severity, rule, medications, summary."""
-    return screen(frame, **options).alerts()
+def alerts(
+    frame: DataFrame,
+    *,
+    as_of: str | None = None,
+    max_medications: int = DEFAULT_MAX_MEDICATIONS,
+    vocabulary: str | None = None,
+) -> DataFrame:
+    """The alerts DataFrame of a DataFrame of check requests (a `medications` column) or of medication rows."""
+    # Not persisted: one pass is all the alerts need. `vocabulary` must be a path every executor can read.
+    return Screening(outcomes_of_frame(frame, _settings(as_of, max_medications, vocabulary))).alerts()

@@ -56,6 +56,11 @@ def _session(args: argparse.Namespace, bar: bool) -> tuple[Any, bool]:
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        if args.workers or args.spark_master:
+            raise UsageError(
+                "a Spark session is already running (a notebook's or pyspark's): --workers and --spark-master"
+                " cannot change its master; leave them out"
+            )
         return active, False
     builder = SparkSession.builder.appName("ldn-batch").config("spark.ui.showConsoleProgress", str(bar).lower())
     master = args.spark_master or (None if SUBMITTED else f"local[{args.workers or os.cpu_count() or 1}]")
@@ -115,7 +120,10 @@ def _outcomes(spark: Any, args: argparse.Namespace, input_format: str, settings:
 def _writer(frame: Any, output_format: str) -> Any:
     writer = frame.write.mode("overwrite")
     if output_format == "csv":
-        return writer.format("csv").option("header", "true").option("escape", '"')  # quotes doubled, as RFC 4180
+        # As the local writer: quotes doubled (RFC 4180), spaces kept (Spark trims them by default), empty cells empty.
+        return writer.format("csv").options(
+            header="true", escape='"', emptyValue="", ignoreLeadingWhiteSpace="false", ignoreTrailingWhiteSpace="false"
+        )
     if output_format == "ndjson":
         return writer.format("json").option("ignoreNullFields", "false")  # "code": null, as the local engine
     return writer.format("parquet")
@@ -173,6 +181,9 @@ def run_spark(args: argparse.Namespace, stderr: TextIO) -> int:
     started = time.perf_counter()
     try:
         spark, ours = _session(args, bar)
+    except UsageError as error:
+        stderr.write(f"error: {error}\n")
+        return EXIT_USAGE
     except (PySparkException, OSError) as error:
         stderr.write(f"error: Spark could not start (it needs Java 17 or later, on PATH or in JAVA_HOME): {error}\n")
         return EXIT_USAGE
