@@ -50,7 +50,7 @@ vocabulary: dev-deps
 
 # Benchmark (issue 6): the app vs a bare-Flask ceiling under gunicorn.conf.py, driven by wrk; writes bench/results/.
 # Options: make bench BENCH_ARGS="--rounds 2 --seconds 5 --soak 0"
-bench: deps
+bench: dev-deps
 	@command -v wrk >/dev/null 2>&1 || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y wrk || \
 	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update && $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y wrk; }; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -13,9 +13,9 @@ with time.perf_counter_ns around the call only:
 - explain: Checker._alerts on the engine's findings; medication_views: medication_view for every medication;
 - json_response: app.json.response(payload) in an app context (what jsonify does: dumps + Response);
 - check: the whole Checker.check (normalise + facts + engine + explain + views).
-"Warm" = the lru caches of rules/knowledge (recognize._recognize_text_cached, dosing.parse_frequency,
-dosing.parse_sig_dose) hold this body's strings (steady state for repeated strings); "cold" = those caches are
-cleared before every iteration (every string new to the worker). The engine, explain and JSON stages do not use
+"Warm" = the caches of rules/knowledge (every lru_cache in recognize, dosing, normalise, sig, text and conditions:
+the text readings and each distinct line's reading) hold this body's lines (steady state for lines seen before);
+"cold" = all of them are cleared before every iteration (every line new to the worker). The engine, explain and JSON stages do not use
 those caches. Also measures, in a fresh process, the time and RSS added by importing and building the Checker.
 """
 
@@ -62,7 +62,7 @@ def measure(fn, iterations, before=None, budget_s=20.0):
 def child_body(path, iterations, cold_iterations):
     sys.path.insert(0, str(ROOT))
     from rules.facts import build_facts  # noqa: PLC0415
-    from rules.knowledge import dosing, recognize  # noqa: PLC0415
+    from rules.knowledge import conditions, dosing, normalise, recognize, sig, text  # noqa: PLC0415
     from rules.knowledge.normalise import normalise_medication  # noqa: PLC0415
     from schemas.check import CheckRequestSchema  # noqa: PLC0415
     from service import create_app  # noqa: PLC0415
@@ -78,10 +78,17 @@ def child_body(path, iterations, cold_iterations):
     as_of = request["as_of"]
     vocabulary = checker.vocabulary
 
+    caches = [
+        function
+        for module in (recognize, dosing, normalise, sig, text, conditions)
+        for function in vars(module).values()
+        # Not the indexes built once per vocabulary (maxsize 4): a new line does not rebuild them.
+        if hasattr(function, "cache_clear") and function.cache_info().maxsize > 4
+    ]
+
     def clear():
-        recognize._recognize_text_cached.cache_clear()
-        dosing.parse_frequency.cache_clear()
-        dosing.parse_sig_dose.cache_clear()
+        for function in caches:
+            function.cache_clear()
 
     def normalise():
         return [normalise_medication(vocabulary, m, i, as_of) for i, m in enumerate(request["medications"])]

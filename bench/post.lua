@@ -1,11 +1,26 @@
--- wrk script: POST the body in $BENCH_BODY as JSON; optional $BENCH_LIMIT stops each thread after that many
--- responses (the soak); prints one JSON line of results at the end (prefixed BENCH_JSON).
+-- wrk script: POST the body in $BENCH_BODY as JSON, or, for a .ndjson file, each of its lines in turn (many
+-- different patients); optional $BENCH_LIMIT stops each thread after that many responses (the soak); prints one
+-- JSON line of results at the end (prefixed BENCH_JSON).
 local path = os.getenv("BENCH_BODY")
-local f = assert(io.open(path, "rb"))
 wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
 wrk.headers["Content-Type"] = "application/json"
+if path:match("%.ndjson$") then
+   local bodies = {}
+   for line in io.lines(path) do
+      if #line > 0 then
+         bodies[#bodies + 1] = line
+      end
+   end
+   local next_body = 0
+   function request()
+      next_body = next_body % #bodies + 1
+      return wrk.format(nil, nil, nil, bodies[next_body])
+   end
+else
+   local f = assert(io.open(path, "rb"))
+   wrk.body = f:read("*a")
+   f:close()
+end
 
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
 local counted = 0

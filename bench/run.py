@@ -256,8 +256,9 @@ def run_rate(port, body, rate, seconds):
 
 def preflight(server, body):
     """One request before load: the real answer, so a benchmark of 500s cannot pass for a fast service."""
+    raw = body.read_bytes().split(b"\n", 1)[0] if body.suffix == ".ndjson" else body.read_bytes()
     try:
-        status, data = server.post("/v1/check", body.read_bytes())
+        status, data = server.post("/v1/check", raw)
     except OSError as error:
         return {"status": None, "error": repr(error)}
     result = {"status": status, "bytes": len(data)}
@@ -267,6 +268,20 @@ def preflight(server, body):
     except ValueError:
         pass
     return result
+
+
+def varied_bodies(count):
+    """A .ndjson of `count` different patients (bench/batch_bench.py's realistic lists), posted in turn: the answer
+    to whether a change helps only a benchmark that repeats one body. Written to a temporary folder."""
+    sys.path.insert(0, str(ROOT))
+    from bench.batch_bench import patients  # noqa: PLC0415  (the repository root is on the path only from here)
+
+    path = Path(tempfile.mkdtemp(prefix="ldn-bench-")) / "varied_patients.ndjson"
+    with path.open("w", encoding="utf-8") as handle:
+        for patient in patients(count):
+            patient.pop("patient_id")  # a batch field, not part of the native request
+            handle.write(json.dumps(patient) + "\n")
+    return path
 
 
 def median(values):
@@ -727,7 +742,8 @@ def main():
     parser.add_argument("--soak-warmup-seconds", type=int, default=3)
     parser.add_argument("--soak-max-seconds", type=int, default=600)
     parser.add_argument("--startups", type=int, default=3)
-    parser.add_argument("--bodies", nargs="*", help="body names (default: all in bench/bodies)")
+    parser.add_argument("--bodies", nargs="*", help="body names (default: all in bench/bodies, and varied_patients)")
+    parser.add_argument("--varied", type=int, default=5000, help="distinct patients in the varied_patients body")
     parser.add_argument("--no-inprocess", action="store_true")
     parser.add_argument("--output", default=str(RESULTS / "latest"))
     args = parser.parse_args()
@@ -738,6 +754,7 @@ def main():
     # The 10-medication opioid body first; a body that crashes workers last, so it cannot skew the others.
     order = {"ldn_opioid_10": 0, "mixed_30": 1, "clean_10": 2}
     bodies.sort(key=lambda p: order.get(p.stem, 9))
+    bodies.append(varied_bodies(args.varied))
     if args.bodies:
         bodies = [b for b in bodies if b.stem in args.bodies]
     report = {
