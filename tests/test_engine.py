@@ -191,3 +191,19 @@ def test_findings_carry_our_rule_ids_not_engine_positions():
     }
     alerts = checker.check(request).alerts
     assert alerts[0]["rule"] == "LDN-OPI-001"
+
+
+@pytest.mark.parametrize("ids", [("méd-ü", "ω-2"), ("😀 ldn", "line\u2028sep"), ("'quote\"", "back\\slash")])
+def test_caller_ids_of_any_script_come_back_from_the_engine_unchanged(ids):
+    """Facts reach the C core as UTF-8 JSON: the alert must name the caller's ids exactly as sent."""
+    checker = Checker()
+    request = {
+        "as_of": AS_OF,
+        "medications": [
+            {"id": ids[0], "name": "naltrexone 4.5 mg capsule", "compounded": True},
+            {"id": ids[1], "name": "Percocet"},
+        ],
+    }
+    (alert,) = checker.check(request).alerts
+    assert alert["code"] == "opioid-use"
+    assert set(alert["medications"]) == set(ids)
