@@ -26,7 +26,7 @@ RESULTS = ROOT / "bench" / "results"
 # (stage, file substring, function name): cumulative time of these functions, nested stages excluded below.
 STAGES = [
     ("JSON parse (read_json)", "service/requests.py", "read_json"),
-    ("marshmallow load", "service/requests.py", "load_with"),
+    ("marshmallow load", "service/pipeline.py", "validate"),
     ("normalisation", "rules/knowledge/normalise.py", "normalise_medication"),
     ("facts", "rules/facts.py", "build_facts"),
     ("engine (evaluate)", "service/engine.py", "evaluate"),
