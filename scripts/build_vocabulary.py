@@ -446,11 +446,14 @@ def load_release(vocab, release, known, previous):
                     release_keys.update(k for k in name_keys(name) if vocab.add_key(k, parts, RELEASE))
     # An NDC identifies one package at a time, and the current release is authoritative for the NDCs it carries: one
     # the vocabulary read as a classified product (committed lists or an earlier release) that this release puts on
-    # a product it leaves out is no longer read as the earlier product (a stool softener dispensed under it must not
-    # raise opioid-use). It leaves with its product, and the report lists it as reclassified, old and new.
+    # another product, which it leaves out, is no longer read as the earlier product (a stool softener dispensed
+    # under it must not raise opioid-use). It leaves with its new product, and the report lists it as reclassified,
+    # old and new. (An NDC still on the same product, which this release no longer classifies, leaves with it too,
+    # as that product does: removed, with the reason.)
     for rxcui in left_out:
         for ndc in sorted(release.ndcs.get(rxcui, ()), key=rxnorm_release.code_order):
-            if ndc in known_ndcs and ndc not in layer["ndc"]:  # a classified product of this release keeps it
+            moved = previous["ndc"].get(ndc) != rxcui
+            if ndc in known_ndcs and moved and ndc not in layer["ndc"]:  # a classified product of this release keeps it
                 vocab.ndc.pop(ndc, None)
                 layer["ndc_left_out"][ndc] = rxcui
                 found["ndc_left_out"][ndc] = (rxcui, found["displays"][rxcui], compositions[rxcui])
@@ -945,6 +948,8 @@ def main(argv=None):
             f"{args.rxnorm}: release {release.version} ({release.date}) is older than the one the baseline "
             f"{args.baseline} was built from ({learned_from['version']}, {learned_from['date']})"
         )
+    for note in release.notes if release is not None else ():
+        print(f"check the release: {note}", file=sys.stderr)  # the report says it too
     vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
     report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)
