@@ -4,7 +4,7 @@ Run from the repository root (build-time only; the service never reads these sou
 
     make vocabulary [RXNORM=DIR] [REPORT=FILE] [RXNORM_VERSION=V RXNORM_DATE=YYYY-MM-DD]
     python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--rxnorm DIR] [--report FILE] [--output PATH]
-        [--baseline PATH] [--release-version V --release-date YYYY-MM-DD]
+        [--baseline PATH] [--curated PATH] [--release-version V --release-date YYYY-MM-DD]
 
 Every input is in the repository: the reference CSVs and UNII_Names.txt.gz in scripts/vocabulary/sources/
 (provenance and licences in its README.md) and scripts/vocabulary/curated.yaml, plus the RxNorm layer of the
@@ -765,11 +765,11 @@ REFERENCE_FILES = (
 )
 
 
-def build(reference, unii_path, release=None, baseline=None):
+def build(reference, unii_path, release=None, baseline=None, curated_path=CURATED):
     """Assemble the runtime vocabulary as a plain dict, and what the report needs of the RxNorm layer (None
     when there is none). baseline: the vocabulary this build replaces; its RxNorm layer is kept where the release
-    (or, without one, the whole build) no longer has it."""
-    curated = yaml.safe_load(CURATED.read_text(encoding="utf-8"))
+    (or, without one, the whole build) no longer has it. curated_path: the pharmacist-reviewed lists."""
+    curated = yaml.safe_load(Path(curated_path).read_text(encoding="utf-8"))
     vocab = Vocabulary(curated)
     counts = {"unii_rows": load_unii(vocab, unii_path)}
     counts["cdc_ndc_rows"] = load_cdc_ndc(vocab, reference)
@@ -781,7 +781,7 @@ def build(reference, unii_path, release=None, baseline=None):
             "version": digest_of(*(reference / name for name in REFERENCE_FILES)),
         },
         {"id": "unii", "title": "FDA UNII names", "version": digest_of(unii_path)},
-        {"id": "curated", "title": "scripts/vocabulary/curated.yaml", "version": digest_of(CURATED)},
+        {"id": "curated", "title": "scripts/vocabulary/curated.yaml", "version": digest_of(curated_path)},
     ]
     previous = (baseline or {}).get("rxnorm")
     if previous and release is not None and "brands" not in previous:
@@ -925,6 +925,12 @@ def main(argv=None):
     parser.add_argument(
         "--release-date", default=None, help="the release's date (YYYY-MM-DD), likewise; must agree with the release"
     )
+    parser.add_argument(
+        "--curated",
+        default=str(CURATED),
+        help=f"the reviewed lists (default: {CURATED}); another copy shows what a review would change before it is "
+        "committed",
+    )
     parser.add_argument("--report", default=str(REPORT), help=f"change report, Markdown (default: {REPORT})")
     parser.add_argument("--output", default=str(OUTPUT), help=f"the vocabulary file to write (default: {OUTPUT})")
     parser.add_argument(
@@ -950,7 +956,8 @@ def main(argv=None):
         )
     for note in release.notes if release is not None else ():
         print(f"check the release: {note}", file=sys.stderr)  # the report says it too
-    vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
+    unii = Path(args.unii) if args.unii else sources / UNII_FILE
+    vocabulary, found = build(sources, unii, release, baseline, Path(args.curated))
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
     report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)
     write(args.output, text, "vocabulary")
