@@ -22,6 +22,7 @@ WHY = {
     "absent": "no longer in this release",
 }
 COLUMNS = ("added", "retired", "removed", "reclassified")
+NO_NAME = "(name not in this release)"
 
 
 def group(ingredients, flags, classes):
@@ -189,16 +190,18 @@ class Report:
         return text
 
     def _target(self, rxcui):
-        """A code RxNorm moved a retired one to, and whether that code is itself current in this release."""
-        text = f"{rxcui} {self._name_of(rxcui)}".rstrip()
+        """A code RxNorm moved a retired one to, and whether that code is itself current in this release (a chain
+        of moves ends where RxNorm says, not at a code that is gone too)."""
+        name = self._name_of(rxcui)
         release = self.release
-        if release is not None and rxcui not in release.tty:
-            why = release.retired.get(rxcui)
-            text += f" (itself {WHY[why]})" if why else " (itself not in this release)"
-            moved = release.remapped.get(rxcui, ())
-            if moved:
-                text += f", which RxNorm moved to {', '.join(moved)}"
-        return text
+        if release is None or rxcui in release.tty:
+            return f"{rxcui} {name}".rstrip()
+        why = release.retired.get(rxcui)
+        state = f"itself {WHY[why]}" if why else "itself not in this release"
+        moved = release.remapped.get(rxcui, ())
+        if moved:
+            state += ", moved to " + ", ".join(moved)
+        return f"{rxcui} ({state})" if name == NO_NAME else f"{rxcui} {name} ({state})"
 
     def _name_of(self, rxcui):
         """The name of an RxCUI, as the release or the vocabulary gives it."""
@@ -210,7 +213,7 @@ class Report:
             if name:
                 return name
         record = self.vocabulary["rxcui"].get(rxcui)
-        return record["d"] if record else "(name not in this release)"
+        return record["d"] if record else NO_NAME
 
     def code_section(self, title, table):
         before, after = self.tables[table]
