@@ -24,11 +24,14 @@ every product that has it, a product whose other ingredients put it in a class i
 ingredient is left out. A brand shared by products of different ingredients is never read as their union.
 
 What releases taught is recorded in the vocabulary's "rxnorm" entry (the RxNorm layer: the records, NDCs, names
-and ambiguous brands it added, and what has been retired since). A later build keeps what a later release retires
-or no longer carries, and records it as retired, not removed; a build without --rxnorm keeps the layer of the
-vocabulary it replaces (--baseline, default the committed file) as it was, so it still reproduces that file.
-Without a layer there (the committed lists only) nothing changes. Every build writes a change report against the
-vocabulary it replaces (--report, default build/vocabulary-report.md).
+and ambiguous brands it added, the products each brand was read from, the NDCs a release moved to a product the
+vocabulary leaves out, and what has been retired since). A later build keeps what a later release retires or no
+longer carries, and records it as retired, not removed; a brand keeps the reading of its retired products beside
+what a release now sells under it (a name never silently changes meaning); an NDC follows the release that carries
+it. A build without --rxnorm keeps the layer of the vocabulary it replaces (--baseline, default the committed file)
+as it was, so it still reproduces that file. Without a layer there (the committed lists only) nothing changes.
+Every build writes a change report against the vocabulary it replaces (--report, default
+build/vocabulary-report.md).
 """
 
 import argparse
@@ -549,12 +552,10 @@ def load_brands(vocab, brands, brand_products, layer, found, unreviewed):
     for key, entry in sorted(by_key.items()):
         readings = dict(entry["products"])
         flags_of = {p: set(brands.flags_of.get(p, ())) for ps in readings.values() for p in ps}
-        strengths = {p: brands.strengths(p) for p in flags_of}
         retired = brands.retired(key)
         for code, record in retired.items():
             readings.setdefault(tuple(record["i"]), []).append(code)
             flags_of[code] = set(record.get("f", ()))
-            strengths[code] = brands.strengths(code, record)
         flags = {
             ingredients: set.intersection(*(flags_of[p] for p in products))
             for ingredients, products in readings.items()
@@ -593,6 +594,7 @@ def load_brands(vocab, brands, brand_products, layer, found, unreviewed):
                 keys.add(key)
         else:
             report["decision"] = "ambiguous"
+            strengths = {p: brands.strengths(p, retired.get(p)) for products in readings.values() for p in products}
             bounds = _strength_bounds(vocab, readings, strengths, {lists_reading})
             report["bounds"] = bounds
             layer["ambiguous"][key] = [
