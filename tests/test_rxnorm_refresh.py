@@ -797,6 +797,18 @@ def test_the_products_left_out_are_listed_by_ingredient(built):
     assert "Products left out" not in built["replay"]["report"]  # only a release has products to leave out
 
 
+def test_a_baseline_that_does_not_record_its_brands_products_is_refused(built, releases, tmp_path):
+    # Without the record of which products each brand was read from, a brand whose product the release retires
+    # would silently lose that product's reading: the refresh stops and says what to do.
+    baseline = dict(built["november"]["vocabulary"])
+    baseline["rxnorm"] = {k: v for k, v in baseline["rxnorm"].items() if k != "brands"}
+    (tmp_path / "old.json").write_text(json.dumps(baseline), encoding="utf-8")
+    args = ["--rxnorm", releases["december"], "--baseline", tmp_path / "old.json"]
+    result = run_build(*args, "--output", tmp_path / "v.json", "--report", tmp_path / "r.md")
+    assert result.returncode != 0 and "rebuild it from the releases it was built from" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "v.json").exists()
+
+
 # --- Release files that cannot be read stop the build with file and line ---
 
 
