@@ -464,7 +464,7 @@ def load_release(vocab, release, known, previous):
         for text in release.strings[concept].get(release.tty[concept], []) + release.strings[concept].get("SY", []):
             found["current_names"].update(name_keys(text))
     new_ids = {ingredient for ingredient, _code, _name in found["new_ingredients"]}
-    brands = Brands(vocab, release, compositions, flags_of, previous, committed_rxcui)
+    brands = Brands(release, compositions, flags_of, previous, committed_rxcui)
     release_keys |= load_brands(vocab, brands, brand_products, layer, found, new_ids)
     layer["names"] = {
         key: encode_name(*vocab.names[key][1:])
@@ -478,8 +478,8 @@ class Brands:
     """What load_brands reads a brand's products from: this release's current products, and the products earlier
     releases sold under the same name that this one no longer has current (retired, obsolete or gone)."""
 
-    def __init__(self, vocab, release, compositions, flags_of, previous, committed_rxcui):
-        self.vocab, self.release, self.compositions, self.flags_of = vocab, release, compositions, flags_of
+    def __init__(self, release, compositions, flags_of, previous, committed_rxcui):
+        self.release, self.compositions, self.flags_of = release, compositions, flags_of
         self.previous, self.committed_rxcui = previous, committed_rxcui
 
     def retired(self, key):

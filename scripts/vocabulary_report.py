@@ -335,9 +335,8 @@ class Report:
                 )
                 bounds = entry.get("bounds", {}).get(tuple(ingredients))
                 if bounds:
-                    where += (
-                        f"; ruled out by a line stating a strength (mg or mg/mL) other than {_bounds_text(*bounds)}"
-                    )
+                    outside = "other than" if bounds[0] == bounds[1] else "outside"
+                    where += f"; ruled out by a line stating a strength (mg or mg/mL) {outside} {_bounds_text(*bounds)}"
                 lines.append(f"  - {_ingredients(ingredients, self.unreviewed)}: {where}")
         return lines
 
