@@ -4,7 +4,7 @@ Run from the repository root (build-time only; the service never reads these sou
 
     make vocabulary [RXNORM=DIR] [REPORT=FILE] [RXNORM_VERSION=V RXNORM_DATE=YYYY-MM-DD]
     python scripts/build_vocabulary.py [--sources DIR] [--unii PATH] [--rxnorm DIR] [--report FILE] [--output PATH]
-        [--baseline PATH] [--release-version V --release-date YYYY-MM-DD]
+        [--baseline PATH] [--curated PATH] [--release-version V --release-date YYYY-MM-DD]
 
 Every input is in the repository: the reference CSVs and UNII_Names.txt.gz in scripts/vocabulary/sources/
 (provenance and licences in its README.md) and scripts/vocabulary/curated.yaml, plus the RxNorm layer of the
@@ -24,11 +24,14 @@ every product that has it, a product whose other ingredients put it in a class i
 ingredient is left out. A brand shared by products of different ingredients is never read as their union.
 
 What releases taught is recorded in the vocabulary's "rxnorm" entry (the RxNorm layer: the records, NDCs, names
-and ambiguous brands it added, and what has been retired since). A later build keeps what a later release retires
-or no longer carries, and records it as retired, not removed; a build without --rxnorm keeps the layer of the
-vocabulary it replaces (--baseline, default the committed file) as it was, so it still reproduces that file.
-Without a layer there (the committed lists only) nothing changes. Every build writes a change report against the
-vocabulary it replaces (--report, default build/vocabulary-report.md).
+and ambiguous brands it added, the products each brand was read from, the NDCs a release moved to a product the
+vocabulary leaves out, and what has been retired since). A later build keeps what a later release retires or no
+longer carries, and records it as retired, not removed; a brand keeps the reading of its retired products beside
+what a release now sells under it (a name never silently changes meaning); an NDC follows the release that carries
+it. A build without --rxnorm keeps the layer of the vocabulary it replaces (--baseline, default the committed file)
+as it was, so it still reproduces that file. Without a layer there (the committed lists only) nothing changes.
+Every build writes a change report against the vocabulary it replaces (--report, default
+build/vocabulary-report.md).
 """
 
 import argparse
@@ -46,6 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rules.knowledge.dosing import parse_strengths  # noqa: E402  (strengths read as the service reads a line's)
 from rules.knowledge.text import content_tokens, name_key, phrase_key  # noqa: E402  (the one normal form, shared with the runtime)
 
 sys.path.insert(0, str(ROOT / "scripts"))  # the release reader and the report, beside this script
@@ -313,9 +317,19 @@ def release_flags(ingredients, display, classes):
 def empty_layer():
     """What the vocabulary learned from RxNorm releases (the file's "rxnorm" entry), so that a later build keeps
     what a later release retires: the product records it added or changed, the NDCs it added (NDC -> RxCUI), the
-    names it gave, the brand names it found ambiguous, and what has been retired since (when, why, and for a code
-    what RxNorm moved it to)."""
-    return {"rxcui": {}, "ndc": {}, "names": {}, "ambiguous": {}, "retired": {"rxcui": {}, "ndc": {}, "names": {}}}
+    NDCs a release moved to a product the vocabulary leaves out (NDC -> that RxCUI; no longer read as the product
+    they named before), the names it gave, the brand names it found ambiguous, the products each brand name was read
+    from (name key -> RxCUIs, so that a brand whose product a later release retires keeps that product's reading),
+    and what has been retired since (when, why, and for a code what RxNorm moved it to)."""
+    return {
+        "rxcui": {},
+        "ndc": {},
+        "ndc_left_out": {},
+        "names": {},
+        "ambiguous": {},
+        "brands": {},
+        "retired": {"rxcui": {}, "ndc": {}, "names": {}},
+    }
 
 
 def new_found():
@@ -329,6 +343,8 @@ def new_found():
         "dropped": {},  # code -> (display, ingredients): learned earlier, current but no longer classified
         "dropped_names": set(),  # names learned earlier whose concept is current but no longer classified
         "current_names": set(),  # name keys of the brands and ingredients of the release's current products
+        "left_out": defaultdict(list),  # ingredient -> the release's products left out (no reviewed class) with it
+        "ndc_left_out": {},  # NDC the vocabulary read before -> (RxCUI, display, ingredients) the release now puts it on
     }
 
 
@@ -338,8 +354,10 @@ def ordered_layer(layer):
     return {
         "rxcui": dict(sorted(layer["rxcui"].items(), key=lambda item: order(item[0]))),
         "ndc": dict(sorted(layer["ndc"].items())),
+        "ndc_left_out": dict(sorted(layer["ndc_left_out"].items())),
         "names": dict(sorted(layer["names"].items())),
         "ambiguous": dict(sorted(layer["ambiguous"].items())),
+        "brands": dict(sorted(layer["brands"].items())),
         "retired": {
             table: dict(sorted(entries.items(), key=lambda item: order(item[0])))
             for table, entries in sorted(layer["retired"].items())
@@ -363,17 +381,21 @@ def _brand_label(brand, ingredients, unreviewed):
     return f"{brand} ({text.removeprefix(' + ')})"
 
 
-def load_release(vocab, release, known):
+def load_release(vocab, release, known, previous):
     """Products of an RxNorm release with an ingredient in a reviewed class, their NDCs and names, and the brands
-    they are sold under; returns (the RxNorm layer, what the report needs).
+    they are sold under; returns (the RxNorm layer, what the report needs). previous: the baseline's RxNorm layer.
 
     A product is in the vocabulary when one of its ingredients has a class in curated.yaml, with every ingredient
     the release gives it; an ingredient never seen before is never classified (it is listed for review, and the
     service reports it as not understood). A brand whose products have different ingredients is never read as
-    their union (see load_brands)."""
+    their union (see load_brands). An NDC the vocabulary read before and that this release puts on a product it
+    leaves out leaves with it: the release says which package an NDC is now."""
     classified = {i for i, c in vocab.classes.items() if c}
     layer, found = empty_layer(), new_found()
     compositions, flags_of, brand_products, release_keys, named = {}, {}, defaultdict(list), set(), set()
+    committed_rxcui = dict(vocab.rxcui)  # before this release changes any: a retired product's record may be one
+    known_ndcs = set(vocab.ndc) | set(previous["ndc"]) | set(previous["ndc_left_out"])
+    left_out = []
     for rxcui in release.products():
         below = release.below(rxcui)
         ingredients, new = set(), set()
@@ -393,7 +415,13 @@ def load_release(vocab, release, known):
             if release.tty[other] in ("BN", "IN", "PIN"):
                 named.add(other)
         if not ingredients & classified:
-            continue  # an ordinary medication (new ingredients are never in a class)
+            # An ordinary medication (new ingredients are never in a class). Listed by ingredient in the report, so
+            # that an opioid whose ingredient no one has classified yet can be spotted among them.
+            left_out.append(rxcui)
+            found["displays"][rxcui] = display
+            for ingredient in sorted(ingredients - new):
+                found["left_out"][ingredient].append(rxcui)
+            continue
         ingredients = sorted(ingredients)
         flags = release_flags(ingredients, release.name(rxcui, "SCD", "SBD", "GPCK", "BPCK"), vocab.classes)
         flags_of[rxcui] = flags
@@ -419,11 +447,25 @@ def load_release(vocab, release, known):
                     continue  # an unreviewed ingredient's own names stay unknown words
                 for name in release.strings[other].get(release.tty[other], []) + release.strings[other].get("SY", []):
                     release_keys.update(k for k in name_keys(name) if vocab.add_key(k, parts, RELEASE))
+    # An NDC identifies one package at a time, and the current release is authoritative for the NDCs it carries: one
+    # the vocabulary read as a classified product (committed lists or an earlier release) that this release puts on
+    # another product, which it leaves out, is no longer read as the earlier product (a stool softener dispensed
+    # under it must not raise opioid-use). It leaves with its new product, and the report lists it as reclassified,
+    # old and new. (An NDC still on the same product, which this release no longer classifies, leaves with it too,
+    # as that product does: removed, with the reason.)
+    for rxcui in left_out:
+        for ndc in sorted(release.ndcs.get(rxcui, ()), key=rxnorm_release.code_order):
+            moved = previous["ndc"].get(ndc) != rxcui
+            if ndc in known_ndcs and moved and ndc not in layer["ndc"]:  # a classified product of this release keeps it
+                vocab.ndc.pop(ndc, None)
+                layer["ndc_left_out"][ndc] = rxcui
+                found["ndc_left_out"][ndc] = (rxcui, found["displays"][rxcui], compositions[rxcui])
     for concept in named:
         for text in release.strings[concept].get(release.tty[concept], []) + release.strings[concept].get("SY", []):
             found["current_names"].update(name_keys(text))
     new_ids = {ingredient for ingredient, _code, _name in found["new_ingredients"]}
-    release_keys |= load_brands(vocab, release, brand_products, compositions, flags_of, layer, found, new_ids)
+    brands = Brands(release, compositions, flags_of, previous, committed_rxcui)
+    release_keys |= load_brands(vocab, brands, brand_products, layer, found, new_ids)
     layer["names"] = {
         key: encode_name(*vocab.names[key][1:])
         for key in sorted(release_keys)
@@ -432,48 +474,118 @@ def load_release(vocab, release, known):
     return layer, found
 
 
-def load_brands(vocab, release, brand_products, compositions, flags_of, layer, found, unreviewed):
-    """Brand names (BN and its synonyms) of the brands with a product in the vocabulary; returns the name keys set.
+class Brands:
+    """What load_brands reads a brand's products from: this release's current products, and the products earlier
+    releases sold under the same name that this one no longer has current (retired, obsolete or gone)."""
 
-    A brand is read as its products' ingredients when they all have the same ones. A brand shared by products of
-    different ingredients, or that the committed lists read otherwise (an ordinary brand extended to an opioid
-    product), is never read as their union: when every reading has the same classes it is read as the ingredients
-    they share, and otherwise it becomes an ambiguous name, whose readings the service weighs as it does for an
-    ambiguous abbreviation (an alert that it could be an opioid, never an opioid-use alert on a guess)."""
+    def __init__(self, release, compositions, flags_of, previous, committed_rxcui):
+        self.release, self.compositions, self.flags_of = release, compositions, flags_of
+        self.previous, self.committed_rxcui = previous, committed_rxcui
+
+    def retired(self, key):
+        """{RxCUI: record} of the products an earlier release read this name from and this one no longer has."""
+        out = {}
+        for code in self.previous["brands"].get(key, ()):
+            if code in self.release.tty:
+                continue  # current: this release says what it is now, and under which brand
+            record = self.previous["rxcui"].get(code) or self.committed_rxcui.get(code)
+            if record is None:
+                raise SystemExit(
+                    f"the baseline's RxNorm layer reads the brand {key!r} from RxCUI {code}, which it has no record of"
+                )
+            out[code] = record
+        return out
+
+    def strengths(self, code, record=None):
+        """The strengths (mg or mg/mL, as the service reads a line's) in a product's normalised name; () when its
+        name states none that the service could compare."""
+        name = record["d"] if record else self.release.name(code, "SBD", "SCD", "BPCK", "GPCK")
+        return tuple(value for value, unit in parse_strengths(name) if unit in ("mg", "mg/mL"))
+
+
+def _classes_of(vocab, ingredients):
+    return frozenset(c for i in ingredients for c in vocab.classes.get(i, ()))
+
+
+def _strength_bounds(vocab, readings, strengths, unbounded):
+    """{reading: (min mg, max mg)} for the readings of an ambiguous brand that a line's strength may rule out.
+
+    A strength rules a reading out only when another reading has every class it has and more (an ordinary product
+    beside an opioid one, a pain formulation beside the same opioid with naloxone): ruling it out can only make a
+    line read as more, never as less, so a strength never turns a possible opioid into an ordinary medication. A
+    reading is bounded by its own products' strengths, and only when every one of them states one; the committed
+    lists' reading (no product, or the lists give the name too: they state no strengths) is never bounded."""
+    classes = {reading: _classes_of(vocab, reading) for reading in readings}
+    bounds = {}
+    for reading, products in readings.items():
+        if not products or reading in unbounded or not any(classes[o] > classes[reading] for o in readings):
+            continue
+        found = [strengths[p] for p in products]
+        if all(found):
+            values = [v for values in found for v in values]
+            bounds[reading] = (min(values), max(values))
+    return bounds
+
+
+def load_brands(vocab, brands, brand_products, layer, found, unreviewed):
+    """Brand names (BN and its synonyms) of the brands with a product in a reviewed class, now or in an earlier
+    release; returns the name keys set.
+
+    A brand is read from every product sold under it that the vocabulary keeps: this release's current products,
+    as it reads them, and the products an earlier release sold under it that this one retired (old lists still mean
+    them by that name, so the name keeps their reading). A brand whose products have different ingredients, or
+    that the committed lists read otherwise (an ordinary brand extended to an opioid product), is never read as their
+    union: when every reading has the same classes it is read as the ingredients they share, and otherwise it
+    becomes an ambiguous name, whose readings the service weighs as it does for an ambiguous abbreviation (an alert
+    that it could be an opioid, never an opioid-use alert on a guess, unless the line's strength settles it)."""
+    release = brands.release
+    classified = {i for i, c in vocab.classes.items() if c}
     before = {k: v for k, v in vocab.names.items() if v[0] < RELEASE}  # what the committed lists say
     by_key = defaultdict(lambda: {"brands": [], "products": defaultdict(list)})
     for bn, products in brand_products.items():
-        if not any(p in flags_of for p in products):
-            continue  # no product of this brand is in a reviewed class
         strings = release.strings[bn].get("BN", []) + release.strings[bn].get("SY", [])
         for key in {k for text in strings for k in name_keys(text)}:
             by_key[key]["brands"].append(release.name(bn, "BN") or strings[0])
             for product in products:
-                by_key[key]["products"][compositions[product]].append(product)
+                by_key[key]["products"][brands.compositions[product]].append(product)
     keys = set()
     for key, entry in sorted(by_key.items()):
         readings = dict(entry["products"])
-        brand = sorted(entry["brands"])[0]
+        flags_of = {p: set(brands.flags_of.get(p, ())) for ps in readings.values() for p in ps}
+        retired = brands.retired(key)
+        for code, record in retired.items():
+            readings.setdefault(tuple(record["i"]), []).append(code)
+            flags_of[code] = set(record.get("f", ()))
         flags = {
-            ingredients: set.intersection(*(set(flags_of.get(p, ())) for p in products))
+            ingredients: set.intersection(*(flags_of[p] for p in products))
             for ingredients, products in readings.items()
         }
         prior = before.get(key)
-        if prior and tuple(sorted(prior[1])) not in readings:
-            readings[tuple(sorted(prior[1]))] = []  # no product: the meaning the committed lists give
-            flags[tuple(sorted(prior[1]))] = set(prior[2])
+        lists_reading = tuple(sorted(prior[1])) if prior else None
+        if prior and lists_reading not in readings:
+            readings[lists_reading] = []  # no product: the meaning the committed lists give
+            flags[lists_reading] = set(prior[2])
+        if not any(set(ingredients) & classified for ingredients in readings):
+            continue  # every reading an ordinary medication: not the vocabulary's to read
+        brand = sorted(entry["brands"])[0]
+        layer["brands"][key] = sorted(
+            (p for products in readings.values() for p in products if p in brands.flags_of or p in retired),
+            key=rxnorm_release.code_order,
+        )
         if len(readings) == 1:
             (ingredients,) = readings
             if vocab.add_key(key, ingredients, RELEASE, flags[ingredients]):
                 keys.add(key)
             continue
-        class_sets = {frozenset(c for i in ingredients for c in vocab.classes.get(i, ())) for ingredients in readings}
+        class_sets = {_classes_of(vocab, ingredients) for ingredients in readings}
         shared = set.intersection(*(set(ingredients) for ingredients in readings)) - unreviewed
         ordered = sorted(readings, key=lambda i: (len(readings[i]) == 0, i))
         report = {
             "brand": brand,
             "key": key,
             "readings": [(i, sorted(readings[i], key=rxnorm_release.code_order)) for i in ordered],
+            "retired": set(retired),
+            "bounds": {},
         }
         if len(class_sets) == 1 and shared:
             report["decision"] = "shared"
@@ -482,10 +594,18 @@ def load_brands(vocab, release, brand_products, compositions, flags_of, layer, f
                 keys.add(key)
         else:
             report["decision"] = "ambiguous"
+            strengths = {p: brands.strengths(p, retired.get(p)) for products in readings.values() for p in products}
+            bounds = _strength_bounds(vocab, readings, strengths, {lists_reading})
+            report["bounds"] = bounds
             layer["ambiguous"][key] = [
                 {
                     "label": _brand_label(brand, ingredients, unreviewed),
                     "i": [i for i in ingredients if i not in unreviewed],
+                    **(
+                        {"min_mg": bounds[ingredients][0], "max_mg": bounds[ingredients][1]}
+                        if ingredients in bounds
+                        else {}
+                    ),
                 }
                 for ingredients in ordered
             ]
@@ -522,13 +642,28 @@ def carry_over(vocab, release, previous, layer, found):
         layer["rxcui"][code] = record
         if release is not None:
             retire("rxcui", code, release.retired.get(code, "absent"), release.remapped.get(code, ()))
+    left_out = layer["ndc_left_out"]  # NDCs this release puts on a product the vocabulary leaves out
     for ndc, code in previous["ndc"].items():
-        if ndc in layer["ndc"] or code not in vocab.rxcui:
+        if ndc in layer["ndc"] or ndc in left_out or code not in vocab.rxcui:
             continue
         vocab.ndc[ndc] = vocab.rxcui[code]
         layer["ndc"][ndc] = code
         if release is not None:
             retire("ndc", ndc, "obsolete" if ndc in release.obsolete_ndcs else "absent")
+    # An NDC an earlier release moved to a product the vocabulary leaves out stays out while no release puts it on
+    # a classified product again: only an NDC absent from the release keeps its last meaning.
+    for ndc, code in previous["ndc_left_out"].items():
+        if ndc not in layer["ndc"] and ndc not in left_out:
+            left_out[ndc] = code
+    for ndc in left_out:
+        vocab.ndc.pop(ndc, None)  # a committed list may still name it; the release moved it
+    # The products each brand was read from, for a brand this release has no current product of: kept while the
+    # vocabulary keeps their records, so that the brand keeps their reading if a later release reuses the name.
+    for key, codes in previous["brands"].items():
+        if key not in layer["brands"]:
+            kept = [c for c in codes if c in vocab.rxcui and (release is None or c not in release.tty)]
+            if kept:
+                layer["brands"][key] = kept
     # A name of a brand or ingredient that this release still sells in current products, none of them classified
     # any more, is not retired: it leaves, and the report says why. (A brand with no current product is retired.)
     for key in {**previous["names"], **previous["ambiguous"]}:
@@ -632,11 +767,11 @@ REFERENCE_FILES = (
 )
 
 
-def build(reference, unii_path, release=None, baseline=None):
+def build(reference, unii_path, release=None, baseline=None, curated_path=CURATED):
     """Assemble the runtime vocabulary as a plain dict, and what the report needs of the RxNorm layer (None
     when there is none). baseline: the vocabulary this build replaces; its RxNorm layer is kept where the release
-    (or, without one, the whole build) no longer has it."""
-    curated = yaml.safe_load(CURATED.read_text(encoding="utf-8"))
+    (or, without one, the whole build) no longer has it. curated_path: the pharmacist-reviewed lists."""
+    curated = yaml.safe_load(Path(curated_path).read_text(encoding="utf-8"))
     vocab = Vocabulary(curated)
     counts = {"unii_rows": load_unii(vocab, unii_path)}
     counts["cdc_ndc_rows"] = load_cdc_ndc(vocab, reference)
@@ -648,9 +783,17 @@ def build(reference, unii_path, release=None, baseline=None):
             "version": digest_of(*(reference / name for name in REFERENCE_FILES)),
         },
         {"id": "unii", "title": "FDA UNII names", "version": digest_of(unii_path)},
-        {"id": "curated", "title": "scripts/vocabulary/curated.yaml", "version": digest_of(CURATED)},
+        {"id": "curated", "title": "scripts/vocabulary/curated.yaml", "version": digest_of(curated_path)},
     ]
     previous = (baseline or {}).get("rxnorm")
+    if previous and release is not None and "brands" not in previous:
+        # Without it a brand whose product this release retires would silently lose that product's reading.
+        raise SystemExit(
+            "the baseline's RxNorm layer does not record which products each brand was read from (it was built by an "
+            "earlier version of this script): rebuild it from the releases it was built from, oldest first"
+        )
+    if previous:
+        previous = {**empty_layer(), **previous}  # a layer from before NDCs were moved out: none were
     found = None
     layer = None
     if release is not None or previous:
@@ -660,7 +803,7 @@ def build(reference, unii_path, release=None, baseline=None):
         # (whatever an earlier release taught) until curated.yaml classifies it.
         known = {i for entry in vocab.names.values() for i in entry[1]}
         if release is not None:
-            layer, found = load_release(vocab, release, known)
+            layer, found = load_release(vocab, release, known, previous or empty_layer())
             sources.append(
                 {
                     "id": "rxnorm",
@@ -733,7 +876,7 @@ def build(reference, unii_path, release=None, baseline=None):
     }
     if unreviewed:
         body["unreviewed"] = sorted(unreviewed)
-    if layer is not None and any(layer[table] for table in ("rxcui", "ndc", "names", "ambiguous")):
+    if layer is not None and any(layer[table] for table in ("rxcui", "ndc", "ndc_left_out", "names", "ambiguous")):
         body["rxnorm"] = ordered_layer(layer)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     counts.update({k: len(body[k]) for k in ("names", "rxcui", "ndc", "ingredients")})
@@ -784,6 +927,12 @@ def main(argv=None):
     parser.add_argument(
         "--release-date", default=None, help="the release's date (YYYY-MM-DD), likewise; must agree with the release"
     )
+    parser.add_argument(
+        "--curated",
+        default=str(CURATED),
+        help=f"the reviewed lists (default: {CURATED}); another copy shows what a review would change before it is "
+        "committed",
+    )
     parser.add_argument("--report", default=str(REPORT), help=f"change report, Markdown (default: {REPORT})")
     parser.add_argument("--output", default=str(OUTPUT), help=f"the vocabulary file to write (default: {OUTPUT})")
     parser.add_argument(
@@ -807,7 +956,10 @@ def main(argv=None):
             f"{args.rxnorm}: release {release.version} ({release.date}) is older than the one the baseline "
             f"{args.baseline} was built from ({learned_from['version']}, {learned_from['date']})"
         )
-    vocabulary, found = build(sources, Path(args.unii) if args.unii else sources / UNII_FILE, release, baseline)
+    for note in release.notes if release is not None else ():
+        print(f"check the release: {note}", file=sys.stderr)  # the report says it too
+    unii = Path(args.unii) if args.unii else sources / UNII_FILE
+    vocabulary, found = build(sources, unii, release, baseline, Path(args.curated))
     text = json.dumps(vocabulary, separators=(",", ":"), sort_keys=False) + "\n"
     report = vocabulary_report.render(baseline, vocabulary, found, release, args.baseline)
     write(args.output, text, "vocabulary")

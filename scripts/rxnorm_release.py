@@ -73,6 +73,8 @@ DISPLAY_ORDER = ("PSN", "SCD", "SBD", "GPCK", "BPCK")
 # Where the files are, in order of preference (relative to the release folder), and what each folder holds.
 FOLDERS = ((("rrf",), "full"), (("prescribe", "rrf"), "prescribable"))
 REQUIRED = ("RXNCONSO.RRF", "RXNREL.RRF", "RXNSAT.RRF")
+# Files only the full release has: the Current Prescribable Content ships RXNCONSO, RXNREL and RXNSAT alone.
+FULL_ONLY = ("RXNSAB.RRF", "RXNCUI.RRF")
 # RXNSAB SVER of RxNorm: two-digit year, the UMLS release letters, then the release date as YYMMDD
 # ("26AB_261102F" is 2026-11-02; the 2012AB documentation lists RXNORM_12AA_120409F).
 _SVER = re.compile(r"^\d{2}[A-Z]{2}_(\d{2})(\d{2})(\d{2})[A-Z]?$")
@@ -103,6 +105,7 @@ class Release:
     retired: dict[str, str] = field(default_factory=dict)  # RXCUI -> "obsolete" (SUPPRESS=O) or "retired" (RXNCUI)
     remapped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # retired RXCUI -> RXCUIs
     obsolete_names: dict[str, str] = field(default_factory=dict)  # RXCUI -> a name of a concept no longer current
+    notes: list[str] = field(default_factory=list)  # what the report asks the reviewer to check about the release
 
     def name(self, rxcui, *types):
         """The concept's first string of the first term type given that it has."""
@@ -155,7 +158,7 @@ def _file(directory, name):
 
 
 def _locate(directory):
-    """(folder the files are read from, release folder, folder relative to it, subset)."""
+    """(folder the files are read from, release folder, folder relative to it, subset, a note for the report or "")."""
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise ReleaseError(f"{directory}: not a directory (give the unpacked RxNorm release, the folder holding rrf/)")
@@ -180,9 +183,19 @@ def _locate(directory):
             f"(give the unpacked release, the folder holding rrf/){hint}"
         )
     folder, root, relative, subset = found
-    if "prescribe" in root.name.lower():  # NLM's prescribable release: RxNorm_full_prescribe_MMDDYYYY, its rrf/
-        subset = "prescribable"
-    return folder, root, relative, subset
+    note = ""
+    if "prescribe" in root.name.lower() and subset == "full":
+        # NLM's prescribable release is named RxNorm_full_prescribe_MMDDYYYY, but a name is only a name: a folder
+        # that holds a file only the full release has is the full release, whatever it is called.
+        full_only = [name for name in FULL_ONLY if _file(folder, name)]
+        if full_only:
+            note = (
+                f"the folder {root.name} is named as the Current Prescribable Content, but {folder} holds "
+                f"{' and '.join(full_only)}, which only the full release has: read as the full release"
+            )
+        else:
+            subset = "prescribable"
+    return folder, root, relative, subset, note
 
 
 def _rows(path, columns):
@@ -224,6 +237,14 @@ def _stated(release, sver, version=None, date=None):
     match = _FOLDER.match(release.root.name)
     if match and _date(match[3], match[1], match[2]):
         where = f"the folder name {release.root.name}"
+        named = _date(match[3], match[1], match[2])
+        if "date" in found and found["date"][0] != named:
+            # RXNSAB says which release the files are; a folder named for another month is probably another
+            # month's folder with these files in it, or a mislabelled copy: built as RXNSAB says, and said.
+            release.notes.append(
+                f"the folder {release.root.name} is named for {named}, but its RXNSAB.RRF says release {sver} "
+                f"({found['date'][0]}): built as RXNSAB.RRF says; check that this is the release you meant"
+            )
         found.setdefault("version", (match[1] + match[2] + match[3], where))
         found.setdefault("date", (_date(match[3], match[1], match[2]), where))
     if date is not None and _date(*(date.split("-") + ["", ""])[:3]) != date:
@@ -253,11 +274,13 @@ def read_release(directory, version=None, date=None):
 
     version and date (YYYY-MM-DD) state the release's version and date when neither RXNSAB.RRF nor the folder
     name gives them; they must agree with what the release says when it does."""
-    folder, root, relative, subset = _locate(directory)
+    folder, root, relative, subset, note = _locate(directory)
     for name in REQUIRED:
         if not _file(folder, name):
             raise ReleaseError(f"{folder}: no {name} (an RxNorm release folder holds {', '.join(REQUIRED)})")
     release = Release(folder, root, relative, subset)
+    if note:
+        release.notes.append(note)
     c = {name: index for index, name in enumerate(CONSO)}
     conso = _file(folder, "RXNCONSO.RRF")
     for _number, row in _rows(conso, CONSO):

@@ -22,6 +22,7 @@ WHY = {
     "absent": "no longer in this release",
 }
 COLUMNS = ("added", "retired", "removed", "reclassified")
+NO_NAME = "(name not in this release)"
 
 
 def group(ingredients, flags, classes):
@@ -65,8 +66,27 @@ def _names(vocabulary):
         groups = [group(r["i"], (), classes) for r in readings]
         strongest = min(groups, key=GROUP_ORDER.index)
         parts = tuple(sorted({i for r in readings for i in r["i"]}))
-        out[key] = (strongest, parts, "ambiguous: could be " + " or ".join(r["label"] for r in readings))
+        out[key] = (strongest, parts, "ambiguous: could be " + " or ".join(_reading_text(r) for r in readings))
     return out
+
+
+def _mg(value):
+    return f"{value:g}"
+
+
+def _bounds_text(low, high):
+    """The strengths a bounded reading admits, as the service compares them (mg, or mg/mL for a liquid): "500",
+    "0.3 to 6"."""
+    return _mg(low) if low == high else f"{_mg(low)} to {_mg(high)}"
+
+
+def _reading_text(reading):
+    """One reading of an ambiguous name, with the strengths that bound it: "Hycodexa (acetaminophen) [strength
+    500]"."""
+    if "min_mg" in reading or "max_mg" in reading:
+        bounds = _bounds_text(reading.get("min_mg", 0), reading.get("max_mg", float("inf")))
+        return f"{reading['label']} [strength {bounds}]"
+    return reading["label"]
 
 
 def _diff(before, after, retired, width):
@@ -103,7 +123,10 @@ class Report:
 
     def __init__(self, previous, vocabulary, found, release):
         self.previous, self.vocabulary, self.found, self.release = previous, vocabulary, found, release
-        self.unreviewed = set(vocabulary.get("unreviewed", ())) | set((previous or {}).get("unreviewed", ()))
+        # Each side is shown in its own review state: an ingredient reviewed since the baseline is "not reviewed"
+        # only in what the baseline read.
+        self.unreviewed = set(vocabulary.get("unreviewed", ()))
+        self.unreviewed_before = set((previous or {}).get("unreviewed", ()))
         layer_before = (previous or {}).get("rxnorm", {}).get("retired", {})
         layer_after = vocabulary.get("rxnorm", {}).get("retired", {})
         # Newly retired: recorded as retired by this build and not by the baseline (earlier retirements are history).
@@ -116,6 +139,15 @@ class Report:
             "ndc": (_records(previous, "ndc"), _records(vocabulary, "ndc")),
             "names": (_names(previous), _names(vocabulary)),
         }
+        # An NDC this release moved to a product the vocabulary leaves out: reclassified, old and new side by side
+        # (it is no longer in the vocabulary, but it is not removed without a word: the release says what it is now).
+        self.moved_out = {}
+        classes = vocabulary["ingredients"]
+        for ndc, (rxcui, display, ingredients) in sorted((found or {}).get("ndc_left_out", {}).items()):
+            before, after = self.tables["ndc"]
+            if ndc in before and ndc not in after:
+                after[ndc] = (group(ingredients, (), classes), tuple(ingredients), display)
+                self.moved_out[ndc] = rxcui
         self.diffs = {t: _diff(*pair, self.retired[t], 3 if t == "names" else 2) for t, pair in self.tables.items()}
 
     def summary(self):
@@ -136,10 +168,12 @@ class Report:
         rows = [[name, *(str(n) for n in counts[name])] for name in GROUP_ORDER if name in counts]
         return _table(rows or [["(no change)", *(["0"] * 12)]], header)
 
-    def _code(self, values, bold=False):
+    def _code(self, values, bold=False, before=False):
         group_name, ingredients, display = values
         shown = f"**{group_name}**" if bold else group_name
-        return f"{shown}: {display} ({_ingredients(ingredients, self.unreviewed)})"
+        return (
+            f"{shown}: {display} ({_ingredients(ingredients, self.unreviewed_before if before else self.unreviewed)})"
+        )
 
     def _retirement(self, table, key):
         entry = self.retired[table][key]
@@ -150,10 +184,24 @@ class Report:
             text += " (the prescribable subset leaves out what is no longer prescribable)"
         targets = entry.get("to", ())
         if targets:
-            text += "; RxNorm moved it to " + ", ".join(f"{t} {self._name_of(t)}".rstrip() for t in targets)
+            text += "; RxNorm moved it to " + ", ".join(self._target(t) for t in targets)
         elif entry["why"] != "absent" and table == "rxcui":
             text += "; no successor given"
         return text
+
+    def _target(self, rxcui):
+        """A code RxNorm moved a retired one to, and whether that code is itself current in this release (a chain
+        of moves ends where RxNorm says, not at a code that is gone too)."""
+        name = self._name_of(rxcui)
+        release = self.release
+        if release is None or rxcui in release.tty:
+            return f"{rxcui} {name}".rstrip()
+        why = release.retired.get(rxcui)
+        state = f"itself {WHY[why]}" if why else "itself not in this release"
+        moved = release.remapped.get(rxcui, ())
+        if moved:
+            state += ", moved to " + ", ".join(moved)
+        return f"{rxcui} ({state})" if name == NO_NAME else f"{rxcui} {name} ({state})"
 
     def _name_of(self, rxcui):
         """The name of an RxCUI, as the release or the vocabulary gives it."""
@@ -165,7 +213,7 @@ class Report:
             if name:
                 return name
         record = self.vocabulary["rxcui"].get(rxcui)
-        return record["d"] if record else "(name not in this release)"
+        return record["d"] if record else NO_NAME
 
     def code_section(self, title, table):
         before, after = self.tables[table]
@@ -179,7 +227,7 @@ class Report:
         lines += ["", "### Removed", ""]
 
         def gone(key):
-            text = f"- {key} {self._code(before[key])}"
+            text = f"- {key} {self._code(before[key], before=True)}"
             if table == "rxcui" and key in dropped:
                 display, ingredients = dropped[key]
                 text += (
@@ -190,8 +238,18 @@ class Report:
 
         lines += _lines(removed, gone)
         lines += ["", "### Reclassified", ""]
+
+        def now(key):
+            text = self._code(after[key], True)
+            if key in self.moved_out:
+                text += (
+                    f": this release puts it on RxCUI {self.moved_out[key]}, which has no ingredient in a reviewed "
+                    "class; left out of the vocabulary with its product, so no longer read as before"
+                )
+            return _cell(text)
+
         lines += _table(
-            [[k, _cell(self._code(before[k])), _cell(self._code(after[k], True))] for k in changed],
+            [[k, _cell(self._code(before[k], before=True)), now(k)] for k in changed],
             ["code", "before", "after"],
         )
         return lines
@@ -239,10 +297,15 @@ class Report:
             "",
             "## Brands shared by products of different ingredients",
             "",
-            "A brand name is never read as the union of its products' ingredients. When every reading has the same "
+            "A brand name is never read as the union of its products' ingredients, and never silently changes "
+            "meaning: a product an earlier release sold under the name and this one retired keeps its reading beside "
+            "the name's new products (old lists still mean it by that name). When every reading has the same "
             "classes, the name is read as the ingredients they all share (each product's own name and code carry the "
             "rest). Otherwise the name is ambiguous: with naltrexone, a line naming only the brand gets a "
             "could-be-an-opioid alert that asks for the product to be confirmed, never an opioid-use alert on a guess. "
+            "A strength on the line rules a reading out only where one is shown below: only a reading that another "
+            "reading has every class of, and more (an ordinary product beside an opioid one), so that a strength can "
+            "make a line read as the opioid product, never rule the opioid out. "
             "To settle one, give it a meaning in `names:` (or readings with strengths in `ambiguous:`) in "
             "scripts/vocabulary/curated.yaml. Every such brand the release has is listed, each month; a brand "
             "whose reading changed is also under Names and brands, Reclassified.",
@@ -259,12 +322,21 @@ class Report:
             else:
                 how = "read as scripts/vocabulary/curated.yaml says"
             lines.append(f"- **{entry['brand']}** (`{entry['key']}`): {how}. Readings:")
+            retired = entry.get("retired", set())
             for ingredients, products in entry["readings"]:
                 where = (
-                    "; ".join(f"{p} {self._name_of(p)}" for p in products)
+                    "; ".join(
+                        f"{p} {self._name_of(p)}"
+                        + (" (retired: kept, old lists still name it)" if p in retired else "")
+                        for p in products
+                    )
                     if products
                     else "what the committed source lists read the name as"
                 )
+                bounds = entry.get("bounds", {}).get(tuple(ingredients))
+                if bounds:
+                    outside = "other than" if bounds[0] == bounds[1] else "outside"
+                    where += f"; ruled out by a line stating a strength (mg or mg/mL) {outside} {_bounds_text(*bounds)}"
                 lines.append(f"  - {_ingredients(ingredients, self.unreviewed)}: {where}")
         return lines
 
@@ -315,6 +387,30 @@ class Report:
                 lines.append(f"  - {product} {display}: {state}")
         return lines
 
+    def left_out(self):
+        lines = [
+            "",
+            "## Products left out: their ingredients have no reviewed class",
+            "",
+            "The vocabulary holds only products with an ingredient in a reviewed class. An ingredient the vocabulary "
+            "already knows as an ordinary name (from the committed lists or the FDA UNII list) is not listed for "
+            "review above, so its products are left out without a question: scan these ingredients for an opioid, "
+            "an opioid antagonist or a naltrexone product that no one has classified. To classify one, add it to "
+            "`ingredients:` in scripts/vocabulary/curated.yaml and rebuild. One line per ingredient (a product with "
+            "several is counted under each): how many of this release's products have it, and one of them. "
+            "Ingredients reviewed in curated.yaml, and new ingredients (listed above), are not repeated here.",
+            "",
+        ]
+        found = self.found or {}
+        reviewed = set(self.vocabulary["ingredients"])
+        entries = sorted((i, p) for i, p in found.get("left_out", {}).items() if i and i not in reviewed)
+        for ingredient, products in entries:
+            products = sorted(set(products), key=_order)
+            example = f"{products[0]} {found.get('displays', {}).get(products[0], '')}".rstrip()
+            count = f"{len(products)} product{'s' if len(products) != 1 else ''}"
+            lines.append(f"- {ingredient}: {count} ({'e.g. ' if len(products) > 1 else ''}{example})")
+        return lines if entries else [*lines, "- none"]
+
 
 def render(previous, vocabulary, found, release, baseline_path="the committed vocabulary"):
     """The report: what changed against the previous vocabulary, per review group."""
@@ -325,6 +421,8 @@ def render(previous, vocabulary, found, release, baseline_path="the committed vo
     layer_before = next((s for s in (previous or {}).get("sources", ()) if s.get("id") == "rxnorm"), None)
     if release is not None:
         lines += [f"RxNorm release: {release.describe()}.", ""]
+        if release.notes:
+            lines += ["**Check the release:**", "", *(f"- {note}" for note in release.notes), ""]
         lines += [f"Products of this release in the vocabulary: {found['products']}.", ""]
     elif found is not None:
         lines += [
@@ -361,4 +459,6 @@ def render(previous, vocabulary, found, release, baseline_path="the committed vo
     if found is not None:
         lines += report.shared_brands()
         lines += report.review()
+        if release is not None:
+            lines += report.left_out()
     return "\n".join(lines) + "\n"

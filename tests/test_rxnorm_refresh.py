@@ -4,7 +4,7 @@ says so.
 
 The tests write their own releases in the published RRF layout (RxNorm Technical Documentation, section 12):
 November as a full release zip unpacks (rrf/ with every file, prescribe/rrf/ with the prescribable subset), then
-December, built against November's vocabulary as a monthly refresh is.
+December and January, each built against the month before's vocabulary as a monthly refresh is.
 """
 
 import functools
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from service import create_app
 from tests.contract import Contract
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build_vocabulary.py"
 sys.path.insert(0, str(ROOT / "scripts"))
 import rxnorm_release  # noqa: E402  (the release reader, beside the build script)
+import vocabulary_report  # noqa: E402
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
@@ -31,6 +33,10 @@ OBSOLETE_IN_NOVEMBER = "1014631"  # marked SUPPRESS=O
 REMAPPED_IN_NOVEMBER = "1049727"  # in RXNCUI.RRF, moved to the new SCD
 REMAPPED_IN_DECEMBER = "1113314"  # in December's RXNCUI.RRF only
 RECLASSIFIED = "1049686"  # an oxycodone tablet in the lists; the release says naloxone
+REMAPPED_IN_JANUARY = "1049502"  # in January's RXNCUI.RRF, moved to a code that is itself retired
+RETIRED_TARGET = "99100099"  # never current in these releases: retired, moved to the new oxycodone tablet
+COMMITTED_NDC = "00054039041"  # an oxycodone solution in the committed lists; January puts it on an ordinary product
+JANUARY = 13  # the month after December, as release() counts
 
 
 class Rrf:
@@ -123,10 +129,18 @@ ZELMORPHINOL = ("99100091", "zelmorphinol 10 MG", "99100090")
 CODEINE = ("99100011", "codeine phosphate 2 MG/ML", "2670")
 GUAIFENESIN = ("99100012", "guaifenesin 20 MG/ML", "5032")
 CODEINE_SOLUTION = "codeine phosphate 2 MG/ML / guaifenesin 20 MG/ML Oral Solution"
+HYDROCODONE = ("99100050", "hydrocodone bitartrate 7.5 MG", "5489")
+ACETAMINOPHEN_300 = ("99100051", "acetaminophen 300 MG", "161")
+HYDRELTA_GENERIC = "acetaminophen 300 MG / hydrocodone bitartrate 7.5 MG Oral Tablet"
+HYDRELTA_PSN = "Hydrelta 7.5 MG / 300 MG Oral Tablet"
+BUPRENORPHINE_6 = ("99100060", "buprenorphine 6 MG", "1819")
+NALOXONE_1_5 = ("99100061", "naloxone 1.5 MG", "7242")
+BUNEXA_GENERIC = "buprenorphine 6 MG / naloxone 1.5 MG Sublingual Tablet"
 
 
 def release(month):
-    """The November or December release: a handful of concepts, each standing for one thing the build must do."""
+    """The November (11), December (12) or January (13) release: a handful of concepts, each standing for one thing
+    the build must do. What December changes stays so in January."""
     rrf = Rrf()
     rrf.concept("7804", "IN", "oxycodone", ("SY", "dihydrohydroxycodeinone"))
     rrf.concept("99100002", "PIN", "oxycodone hydrochloride")
@@ -137,8 +151,9 @@ def release(month):
     # A new oxycodone tablet, its NDC written 4-4-2 (RxNorm writes 11 digits; the service reads both), a new brand.
     drug(rrf, "99100004", [OXY], "oxycodone hydrochloride 7.5 MG Oral Tablet", "oxyCODONE HCl 7.5 MG Oral Tablet")
     rrf.link("99100002", "precise_ingredient_of", OXY[0], "has_precise_ingredient")
-    rrf.ndc("99100004", "9999-0001-02")
-    retired = "O" if month == 12 else "N"  # December retires the brand
+    if month < JANUARY:
+        rrf.ndc("99100004", "9999-0001-02")
+    retired = "O" if month >= 12 else "N"  # December retires the brand
     rrf.concept("99100005", "BN", "Zyntrola", suppress=retired)
     brand(
         rrf,
@@ -159,6 +174,11 @@ def release(month):
     rrf.concept("99100033", "BN", "Oxyvessa")
     brand(rrf, "99100034", "99100032", "99100033", "oxybutynin chloride 5 MG Oral Tablet [Oxyvessa]")
     rrf.ndc("99100034", "99999000202")
+    if month == JANUARY:
+        # The release moves the oxycodone tablet's NDC, and an NDC of the committed lists, to this ordinary product:
+        # an NDC is one package at a time, and the release says which.
+        rrf.ndc("99100034", "09999000102")
+        rrf.ndc("99100034", COMMITTED_NDC)
     # The new ingredient alone, and with oxycodone.
     drug(rrf, "99100092", [ZELMORPHINOL], "zelmorphinol 10 MG Oral Tablet")
     rrf.concept("99100093", "BN", "Quietra")
@@ -190,7 +210,7 @@ def release(month):
     rrf.concept("99100043", "BN", "Oxydual")
     brand(rrf, "99100044", "99100004", "99100043", f"{OXY[1]} Oral Tablet [Oxydual]")
     brand(rrf, "99100045", "99100042", "99100043", f"acetaminophen 325 MG / {OXY[1]} Oral Tablet [Oxydual]")
-    if month == 12:  # an ordinary brand of the committed lists (Robitussin: guaifenesin) extended to codeine
+    if month >= 12:  # an ordinary brand of the committed lists (Robitussin: guaifenesin) extended to codeine
         rrf.concept("99100019", "BN", "Robitussin")
         brand(rrf, "99100020", "99100014", "99100019", f"{CODEINE_SOLUTION} [Robitussin]")
     # A committed code the release reads differently.
@@ -203,12 +223,41 @@ def release(month):
     # Retirements: a committed code marked obsolete, and committed codes moved to the new tablet.
     rrf.concept(OBSOLETE_IN_NOVEMBER, "SCD", "oxycodone hydrochloride 7.5 MG Oral Capsule", suppress="O")
     rrf.retire(REMAPPED_IN_NOVEMBER, "RXNORM_26AA_261005F", "99100004")
-    if month == 12:
+    if month >= 12:
         rrf.retire(REMAPPED_IN_DECEMBER, "RXNORM_26AB_261102F", "99100004")
+    if month == JANUARY:  # a committed code moved to a code RxNorm has itself retired since
+        rrf.retire(REMAPPED_IN_JANUARY, "RXNORM_26AB_261207F", RETIRED_TARGET)
+        rrf.retire(RETIRED_TARGET, "RXNORM_26AB_261207F", "99100004")
+    # A hydrocodone brand: its product is obsolete in December, and January reuses the name for acetaminophen alone.
+    rrf.concept("5489", "IN", "hydrocodone")
+    drug(rrf, "99100052", [HYDROCODONE, ACETAMINOPHEN_300], HYDRELTA_GENERIC)
+    rrf.concept("99100053", "BN", "Hydrelta")
+    obsolete = "O" if month >= 12 else "N"
+    brand(rrf, "99100054", "99100052", "99100053", f"{HYDRELTA_GENERIC} [Hydrelta]", HYDRELTA_PSN, obsolete)
+    rrf.ndc("99100054", "99999000606", suppress=obsolete)
+    if month == JANUARY:
+        drug(rrf, "99100056", [("99100055", "acetaminophen 500 MG", "161")], "acetaminophen 500 MG Oral Tablet")
+        brand(rrf, "99100057", "99100056", "99100053", "acetaminophen 500 MG Oral Tablet [Hydrelta]")
+        rrf.ndc("99100057", "99999000707")
+    # A buprenorphine with naloxone brand (OUD treatment): January retires it and reuses the name for a buccal film
+    # for pain.
+    rrf.concept("1819", "IN", "buprenorphine")
+    drug(rrf, "99100062", [BUPRENORPHINE_6, NALOXONE_1_5], BUNEXA_GENERIC)
+    rrf.concept("99100063", "BN", "Bunexa")
+    obsolete = "O" if month == JANUARY else "N"
+    brand(rrf, "99100064", "99100062", "99100063", f"{BUNEXA_GENERIC} [Bunexa]", None, obsolete)
+    rrf.ndc("99100064", "99999000808", suppress=obsolete)
+    if month == JANUARY:
+        drug(rrf, "99100066", [("99100065", "buprenorphine 0.3 MG", "1819")], "buprenorphine 0.3 MG Buccal Film")
+        brand(rrf, "99100067", "99100066", "99100063", "buprenorphine 0.3 MG Buccal Film [Bunexa]")
+        rrf.ndc("99100067", "99999000909")
+        # An opioid whose name the vocabulary knows only as an ordinary one (UNII): left out, and listed as such.
+        rrf.concept("99100070", "IN", "phenazocine")
+        drug(rrf, "99100072", [("99100071", "phenazocine 5 MG", "99100070")], "phenazocine 5 MG Oral Tablet")
     # Other sources' rows are not NLM's: never read.
     rrf.concept("99100004", "SCD", "OXYCODONE 7.5MG TAB (other source)", sab="VANDF")
     rrf.ndc("99100004", "12345678901", sab="VANDF")
-    rrf.version("RXNORM", "26AB_261102F" if month == 11 else "26AB_261207F")
+    rrf.version("RXNORM", {11: "26AB_261102F", 12: "26AB_261207F", JANUARY: "27AA_270104F"}[month])
     rrf.version("MTHSPL", "2026_10_27")
     return rrf
 
@@ -221,8 +270,8 @@ def run_build(*args):
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
-    """November as the full release zip unpacks (rrf/ and prescribe/rrf/), December's full release, and December's
-    prescribable release (its folder named by NLM, no RXNSAB.RRF)."""
+    """November as the full release zip unpacks (rrf/ and prescribe/rrf/), December's full release, December's
+    prescribable release (its folder named by NLM, no RXNSAB.RRF), and January's full release."""
     root = tmp_path_factory.mktemp("releases")
     november = root / "RxNorm_full_11022026"
     release(11).write(november / "rrf")
@@ -232,22 +281,32 @@ def releases(tmp_path_factory):
     release(12).write(december / "rrf")
     prescribable = root / "RxNorm_full_prescribe_12072026"
     release(12).write(prescribable / "rrf", ("RXNCONSO.RRF", "RXNREL.RRF", "RXNSAT.RRF"))
-    return {"november": november, "december": december, "prescribable": prescribable, "root": root}
+    january = root / "RxNorm_full_01042027"
+    release(JANUARY).write(january / "rrf")
+    return {"november": november, "december": december, "prescribable": prescribable, "january": january, "root": root}
 
 
 @pytest.fixture(scope="module")
 def built(releases, tmp_path_factory):
-    """November built against the committed vocabulary, December against November's, then a build without a
-    release against December's. Outputs go to folders that do not exist yet."""
+    """November built against the committed vocabulary, December against November's, January against December's,
+    then a build without a release against January's; and December again against November's, after a pharmacist
+    reviewed November's new ingredient (a copy of curated.yaml that classifies it). Outputs go to folders that do
+    not exist yet."""
     out = tmp_path_factory.mktemp("built")
+    curated = yaml.safe_load((ROOT / "scripts" / "vocabulary" / "curated.yaml").read_text(encoding="utf-8"))
+    curated["ingredients"]["zelmorphinol"] = ["opioid_agonist", "opioid_analgesic"]
+    reviewed = out / "curated-reviewed.yaml"
+    reviewed.write_text(yaml.safe_dump(curated), encoding="utf-8")
     paths = {}
-    for name, rxnorm, baseline in (
+    for name, rxnorm, baseline, *more in (
         ("november", releases["november"], None),
         ("december", releases["december"], "november"),
-        ("replay", None, "december"),
+        ("january", releases["january"], "december"),
+        ("replay", None, "january"),
+        ("reviewed", releases["december"], "november", "--curated", reviewed),
     ):
         output, report = out / name / "vocabulary" / "vocabulary.json", out / "reports" / name / "report.md"
-        args = ["--output", output, "--report", report]
+        args = ["--output", output, "--report", report, *more]
         args += ["--rxnorm", rxnorm] if rxnorm else []
         args += ["--baseline", paths[baseline][0]] if baseline else []
         result = run_build(*args)
@@ -533,15 +592,19 @@ def test_retirements_already_recorded_are_not_reported_again(built):
     assert "retired in RXNCUI.RRF; RxNorm moved it to 99100004 oxyCODONE HCl 7.5 MG Oral Tablet" in retired
     assert REMAPPED_IN_NOVEMBER not in retired and OBSOLETE_IN_NOVEMBER not in retired  # November's news
     summary = summary_table(built["december"]["report"])
-    assert summary["opioids"]["products retired"] == "3"  # Zyntrola, Oxyfullona, the December remapping
+    assert summary["opioids"]["products retired"] == "4"  # Zyntrola, Oxyfullona, Hydrelta, the December remapping
     assert summary["opioids"]["products removed"] == "2"  # the combination no longer read with oxycodone
     # Recorded with the date RxNorm first said so.
     assert built["december"]["vocabulary"]["rxnorm"]["retired"]["rxcui"][REMAPPED_IN_NOVEMBER]["date"] == "2026-11-02"
 
 
 def test_a_build_without_a_release_keeps_what_the_releases_taught(built):
-    # The committed vocabulary after a refresh is still what `make vocabulary` builds (test_vocabulary_build).
-    assert built["replay"]["path"].read_bytes() == built["december"]["path"].read_bytes()
+    # The committed vocabulary after a refresh is still what `make vocabulary` builds (test_vocabulary_build): what
+    # the releases retired, the brands' retired readings, and the NDCs a release moved out of the vocabulary.
+    assert built["replay"]["path"].read_bytes() == built["january"]["path"].read_bytes()
+    layer = built["replay"]["vocabulary"]["rxnorm"]
+    assert layer["ndc_left_out"] == {"09999000102": "99100034", COMMITTED_NDC: "99100034"}
+    assert layer["brands"]["hydrelta"] == ["99100054"] and "ambiguous" in layer and "hydrelta" in layer["ambiguous"]
     assert "the RxNorm layer of the baseline is kept as it was" in built["replay"]["report"]
 
 
@@ -550,6 +613,200 @@ def test_a_release_older_than_the_baseline_is_refused(built, releases, tmp_path)
     result = run_build(*args, "--output", tmp_path / "v.json", "--report", tmp_path / "r.md")
     assert result.returncode != 0 and "is older than the one the baseline" in result.stderr, result.stderr
     assert not (tmp_path / "v.json").exists()
+
+
+# --- A name never silently changes meaning; an NDC follows the release (defects A to C of the January review) ---
+
+
+def test_a_retired_opioid_brand_reused_for_a_non_opioid_keeps_its_opioid_reading(built):
+    # Hydrelta (hydrocodone with acetaminophen) is obsolete in December; January names acetaminophen alone so.
+    december, january = built["december"]["vocabulary"], built["january"]["vocabulary"]
+    assert december["names"]["hydrelta"] == "acetaminophen;hydrocodone"  # retired, kept
+    assert "hydrelta" not in january["names"]
+    readings = {tuple(r["i"]): r for r in january["ambiguous"]["hydrelta"]}
+    assert set(readings) == {("acetaminophen", "hydrocodone"), ("acetaminophen",)}
+    # A strength may rule out only the reading that reads as less (the ordinary product beside the opioid one).
+    assert (readings[("acetaminophen",)]["min_mg"], readings[("acetaminophen",)]["max_mg"]) == (500, 500)
+    assert "min_mg" not in readings[("acetaminophen", "hydrocodone")]
+    assert january["rxcui"]["99100054"]["i"] == ["acetaminophen", "hydrocodone"]  # the retired product, kept
+    # An old list's line of the retired product, with naltrexone: opioid-use in December and still in January.
+    for month in ("december", "january"):
+        view, alerts, _ = check(client_for(built[month]["path"]), {"name": "Hydrelta 7.5-300 mg tablet"})
+        assert "opioid-use" in alerts and "hydrocodone" in view["ingredients"], (month, view, alerts)
+    client = client_for(built["january"]["path"])
+    # The name alone, or with the new product's strength, could be either: could be an opioid, never ordinary.
+    for line in ("Hydrelta 500 mg tablet", "Hydrelta tablet"):
+        view, alerts, _ = check(client, {"name": line})
+        assert "possible-opioid" in alerts and "opioid-use" not in alerts, (line, view, alerts)
+    # Each product's own name and code say which it is.
+    view, alerts, _ = check(client, {"name": "acetaminophen 500 MG Oral Tablet [Hydrelta]"})
+    assert view["recognized"] and view["ingredients"] == ["acetaminophen"] and not alerts, (view, alerts)
+    assert "opioid-use" in check(client, {"codes": [{"system": RX, "code": "99100054"}]})[1]
+    report = built["january"]["report"]
+    names = section(report, "Names and brands")
+    assert "hydrelta" not in section(names, "Removed", 3)
+    assert (
+        "| hydrelta | opioids: acetaminophen, hydrocodone | **opioids**: ambiguous: could be Hydrelta (acetaminophen) "
+        "[strength 500] or Hydrelta (acetaminophen + hydrocodone) |" in section(names, "Reclassified", 3)
+    )
+    shared = section(report, "Brands shared by products of different ingredients")
+    assert "- **Hydrelta** (`hydrelta`): **ambiguous**" in shared
+    assert (
+        "  - acetaminophen: 99100057 acetaminophen 500 MG Oral Tablet [Hydrelta]; ruled out by a line stating a "
+        "strength (mg or mg/mL) other than 500\n" in shared
+    )
+    assert (
+        f"  - acetaminophen, hydrocodone: 99100054 {HYDRELTA_GENERIC} [Hydrelta] (retired: kept, old lists still "
+        "name it)\n" in shared
+    )
+
+
+def test_a_retired_oud_brand_reused_for_a_pain_product_keeps_its_oud_reading(built):
+    # Bunexa (buprenorphine with naloxone, sublingual: OUD treatment) is obsolete in January, and the name is
+    # reused for a buprenorphine buccal film for pain. An old list's line of it keeps the critical
+    # opioid-dependence alert: its strength (6 mg) is not the film's, so it is not read as the film, and the film's
+    # reading is the one a strength may rule out, because it reads as less (buprenorphine without naloxone). The
+    # retired reading, which reads as more, is never ruled out: the film's own line still reads as either.
+    december, january = built["december"]["vocabulary"], built["january"]["vocabulary"]
+    assert december["names"]["bunexa"] == "buprenorphine;naloxone|oud"
+    readings = {tuple(r["i"]): r for r in january["ambiguous"]["bunexa"]}
+    assert set(readings) == {("buprenorphine", "naloxone"), ("buprenorphine",)}
+    assert (readings[("buprenorphine",)]["min_mg"], readings[("buprenorphine",)]["max_mg"]) == (0.3, 0.3)
+    assert "min_mg" not in readings[("buprenorphine", "naloxone")]
+    for month in ("december", "january"):
+        client = client_for(built[month]["path"])
+        for line in ("Bunexa 6-1.5 mg SL tablet", "Bunexa 6-1.5 mg tablet"):
+            view, alerts, _ = check(client, {"name": line})
+            assert {"opioid-dependence", "opioid-use"} <= alerts, (month, line, view, alerts)
+            assert view["ingredients"] == ["buprenorphine", "naloxone"], (month, line, view)
+    view, alerts, _ = check(client_for(built["january"]["path"]), {"name": "Bunexa 0.3 mg buccal film"})
+    assert "opioid-use" in alerts and "partially-recognized-medication" in alerts and not view["recognized"]
+    report = built["january"]["report"]
+    assert (
+        "| bunexa | OUD treatment: buprenorphine, naloxone [oud] | **opioids**: ambiguous: could be Bunexa "
+        "(buprenorphine) [strength 0.3] or Bunexa (buprenorphine + naloxone) |"
+        in section(section(report, "Names and brands"), "Reclassified", 3)
+    )
+    shared = section(report, "Brands shared by products of different ingredients")
+    assert (
+        f"  - buprenorphine, naloxone: 99100064 {BUNEXA_GENERIC} [Bunexa] (retired: kept, old lists still name it)\n"
+        in shared
+    )
+
+
+def test_an_ndc_the_release_moves_to_an_ordinary_product_follows_it(built):
+    # January puts the oxycodone tablet's NDC (learned in November) and an NDC of the committed lists on an
+    # oxybutynin product, which the vocabulary leaves out: they leave with it, and are not read as oxycodone.
+    december, january = built["december"]["vocabulary"], built["january"]["vocabulary"]
+    for ndc in ("09999000102", COMMITTED_NDC):
+        assert december["ndc"][ndc]["i"] == ["oxycodone"] and ndc not in january["ndc"], ndc
+        assert ndc not in january["rxnorm"]["retired"]["ndc"]
+    assert january["rxcui"]["99100004"]["i"] == ["oxycodone"]  # the product itself is still an oxycodone tablet
+    client = client_for(built["january"]["path"])
+    for code in ("9999-0001-02", COMMITTED_NDC):
+        view, alerts, _ = check(client, {"codes": [{"system": NDC, "code": code}]})
+        assert "opioid-use" not in alerts and view["ingredients"] == [], (code, view, alerts)
+    ndcs = section(built["january"]["report"], "NDCs")
+    for heading in ("Retired since the baseline (kept)", "Removed"):
+        assert "09999000102" not in section(ndcs, heading, 3) and COMMITTED_NDC not in section(ndcs, heading, 3)
+    moved = (
+        "| **ordinary medications**: oxybutynin chloride 5 MG Oral Tablet [Oxyvessa] (oxybutynin): this release puts "
+        "it on RxCUI 99100034, which has no ingredient in a reviewed class; left out of the vocabulary with its "
+        "product, so no longer read as before |"
+    )
+    reclassified = section(ndcs, "Reclassified", 3)
+    assert f"| 09999000102 | opioids: oxyCODONE HCl 7.5 MG Oral Tablet (oxycodone) {moved}" in reclassified
+    assert f"| {COMMITTED_NDC} | opioids: OXYCODONE HCL 1 MG/ML Solution (oxycodone) {moved}" in reclassified
+    assert summary_table(built["january"]["report"])["ordinary medications"]["NDCs reclassified"] == "2"
+
+
+def test_the_report_shows_each_side_in_its_own_review_state(built):
+    # December rebuilt after a pharmacist classified November's new ingredient: it is "not reviewed" only in what
+    # November read, never beside what the vocabulary reads now.
+    vocabulary = built["reviewed"]["vocabulary"]
+    assert "unreviewed" not in vocabulary and vocabulary["ingredients"]["zelmorphinol"] == [
+        "opioid_agonist",
+        "opioid_analgesic",
+    ]
+    report = built["reviewed"]["report"]
+    products = section(report, "Products (RxCUI)")
+    added = section(products, "Added", 3)
+    assert "- 99100092 **opioids**: zelmorphinol 10 MG Oral Tablet (zelmorphinol)\n" in added
+    assert "not reviewed" not in added
+    assert (
+        "| 99100095 | opioids: oxycodone hydrochloride 7.5 MG / zelmorphinol 10 MG Oral Tablet (oxycodone, zelmorphinol "
+        "(not reviewed)) | **opioids**: oxycodone hydrochloride 7.5 MG / zelmorphinol 10 MG Oral Tablet "
+        "(zelmorphinol) |" in section(products, "Reclassified", 3)
+    )
+    assert section(report, "New ingredients awaiting review").strip().endswith("\n\n- none")
+
+
+# --- What the report asks the reviewer to check (the low-severity findings of the January review) ---
+
+
+def test_a_full_release_in_a_folder_named_as_the_prescribable_one_is_read_as_the_full_release(tmp_path):
+    folder = tmp_path / "RxNorm_full_prescribe_11022026"
+    release(11).write(folder / "rrf")
+    read = rxnorm_release.read_release(folder)
+    assert read.subset == "full" and "full release" in read.describe()
+    assert read.notes == [
+        f"the folder RxNorm_full_prescribe_11022026 is named as the Current Prescribable Content, but {folder / 'rrf'} "
+        "holds RXNSAB.RRF and RXNCUI.RRF, which only the full release has: read as the full release"
+    ]
+
+
+def test_a_folder_named_for_another_date_is_read_as_rxnsab_says_and_the_report_says_so(built, tmp_path):
+    folder = tmp_path / "RxNorm_full_12072026"
+    release(11).write(folder / "rrf")
+    read = rxnorm_release.read_release(folder)
+    assert (read.version, read.date) == ("26AB_261102F", "2026-11-02")
+    note = (
+        "the folder RxNorm_full_12072026 is named for 2026-12-07, but its RXNSAB.RRF says release 26AB_261102F "
+        "(2026-11-02): built as RXNSAB.RRF says; check that this is the release you meant"
+    )
+    assert read.notes == [note]
+    report = vocabulary_report.render(None, built["november"]["vocabulary"], {"products": 0}, read)
+    assert f"**Check the release:**\n\n- {note}\n" in report
+
+
+def test_a_remapping_target_that_is_itself_retired_is_reported_so(built):
+    retired = section(section(built["january"]["report"], "Products (RxCUI)"), "Retired since the baseline (kept)", 3)
+    assert (
+        f"retired in RXNCUI.RRF; RxNorm moved it to {RETIRED_TARGET} (itself retired in RXNCUI.RRF, moved to "
+        "99100004)" in retired
+    )
+    assert f"- {REMAPPED_IN_JANUARY} opioids: " in retired
+
+
+def test_a_products_own_name_with_its_shared_brand_is_that_product(built):
+    # "… [Mucinex]": the line names codeine and guaifenesin, so the brand in brackets is the codeine product; no
+    # alert asks which Mucinex it is.
+    view, alerts, _ = check(client_for(built["november"]["path"]), {"name": f"{CODEINE_SOLUTION} [Mucinex]"})
+    assert view["recognized"] and alerts == {"opioid-use"}, (view, alerts)
+
+
+def test_the_products_left_out_are_listed_by_ingredient(built):
+    # Phenazocine is an opioid the vocabulary knows only as an ordinary name (UNII), so it is not listed for review:
+    # its products are left out, and the report lists them by ingredient for the reviewer to scan.
+    january = built["january"]["vocabulary"]
+    assert "99100072" not in january["rxcui"] and "phenazocine" not in january["ingredients"]
+    left_out = section(built["january"]["report"], "Products left out: their ingredients have no reviewed class")
+    assert "- phenazocine: 1 product (99100072 phenazocine 5 MG Oral Tablet)\n" in left_out
+    assert "- oxybutynin: 2 products (e.g. 99100032 oxybutynin chloride 5 MG Oral Tablet)\n" in left_out
+    assert "zelmorphinol" not in left_out  # a new ingredient: listed for review instead
+    assert "Products left out" not in built["replay"]["report"]  # only a release has products to leave out
+
+
+def test_a_baseline_that_does_not_record_its_brands_products_is_refused(built, releases, tmp_path):
+    # Without the record of which products each brand was read from, a brand whose product the release retires
+    # would silently lose that product's reading: the refresh stops and says what to do.
+    baseline = dict(built["november"]["vocabulary"])
+    baseline["rxnorm"] = {k: v for k, v in baseline["rxnorm"].items() if k != "brands"}
+    (tmp_path / "old.json").write_text(json.dumps(baseline), encoding="utf-8")
+    args = ["--rxnorm", releases["december"], "--baseline", tmp_path / "old.json"]
+    result = run_build(*args, "--output", tmp_path / "v.json", "--report", tmp_path / "r.md")
+    assert result.returncode != 0 and "rebuild it from the releases it was built from" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "v.json").exists()
 
 
 # --- Release files that cannot be read stop the build with file and line ---

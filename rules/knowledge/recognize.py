@@ -396,10 +396,15 @@ def _read_sig_words(vocabulary, sig_text):
 
 
 def _restating(recognition, certain):
-    """An abbreviation that restates a drug already named on the line ("liothyronine (T3)") is that drug."""
+    """An abbreviation that restates a drug already named on the line ("liothyronine (T3)") is that drug. When the
+    line names several of its readings' ingredients, the reading that is exactly what the line names is meant (a
+    product's own name, "codeine … / guaifenesin … Oral Solution [Mucinex]", names its brand in brackets): reading
+    it so adds no ingredient and drops none, so nothing is left to ask about."""
     kept, expansions = [], list(recognition.expansions)
     for ambiguity in recognition.ambiguities:
         same = [r for r in ambiguity.readings if r.ingredients and set(r.ingredients) <= certain]
+        if len(same) > 1:
+            same = [r for r in same if set(r.ingredients) == certain]
         if ambiguity.kind in ("abbreviation", "truncation") and len(same) == 1:
             expansions.append((ambiguity.term, same[0].label))
         else:
