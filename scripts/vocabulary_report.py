@@ -15,7 +15,7 @@ GROUPS = (
     ("ordinary medications", lambda i, c, f: True),
 )
 GROUP_ORDER = [name for name, _ in GROUPS]
-# Why a code, NDC or name is retired, as the build records it (build_vocabulary.carry_over).
+# Why a code, NDC or name is retired, as the build records it (vocabulary_release.carry_over).
 WHY = {
     "obsolete": "marked obsolete (SUPPRESS=O) in this release",
     "retired": "retired in RXNCUI.RRF",
