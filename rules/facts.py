@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 PATIENT_ID = "patient"
 _CUT_WORDS = frozenset({"quarter", "quarters", "dissolve", "dissolved", "crush", "crushed", "shave", "pieces"})
 _AMBIGUOUS_CUT_WORDS = frozenset({"cut", "split", "divide", "divided", "break", "halve"})
+# The classes that make a recognized medication something a rule reads (the fact's opioid_agonist,
+# implies_opioid_exposure, samidorphan and naltrexone flags); any other recognized medication is not posted.
+RULE_CLASSES = frozenset({"opioid_agonist", "implies_opioid_exposure", "samidorphan_product", "naltrexone_product"})
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,7 @@ def _course_days(med, as_of):
 
 def medication_fact(med: NormalisedMedication, index: int, as_of: datetime.date) -> dict[str, Any] | None:
     """The fact for one normalised medication; None when no rule could use it."""
-    classes = med.classes
-    if med.recognized and not (
-        "opioid_agonist" in classes
-        or "implies_opioid_exposure" in classes
-        or "samidorphan_product" in classes
-        or "naltrexone_product" in classes
-    ):
+    if med.recognized and med.classes.isdisjoint(RULE_CLASSES):
         return None  # an ordinary, recognized medication: no rule reads it, so the engine never sees it
     fact: dict[str, Any] = {
         "kind": "medication",
