@@ -5,6 +5,8 @@ Every list is given in full: what a pharmacist signs off must all be on the page
 
 from collections import defaultdict
 
+from vocabulary_common import decode_name
+
 # The groups a pharmacist reviews, first match wins (a product's ingredients' classes decide).
 GROUPS = (
     ("naltrexone products", lambda i, c, f: "naltrexone" in i),
@@ -55,10 +57,10 @@ def _names(vocabulary):
     unreviewed = set(vocabulary.get("unreviewed", ()))
     out = {}
     for key, value in vocabulary["names"].items():
-        ingredients, _, flags = value.partition("|")
-        parts = tuple(ingredients.split(";"))
-        found = group(parts, flags.split(",") if flags else (), classes)
-        out[key] = (found, parts, _ingredients(parts, unreviewed) + (f" [{flags}]" if flags else ""))
+        ingredients, flags = decode_name(value)
+        parts = tuple(ingredients)
+        found = group(parts, flags, classes)
+        out[key] = (found, parts, _ingredients(parts, unreviewed) + (f" [{','.join(flags)}]" if flags else ""))
     for key in vocabulary.get("rxnorm", {}).get("ambiguous", ()):
         readings = vocabulary["ambiguous"].get(key)
         if not readings:
